@@ -1,0 +1,215 @@
+//! Pools, backend dispatch, the diesel schema, row structs and migrations.
+//!
+//! Both backends run the same diesel queries: [`Conn`] is an enum of pooled
+//! connections and [`with_conn!`](crate::with_conn) expands one query body in
+//! each arm, so every query is type-checked against PostgreSQL and SQLite.
+
+pub mod models;
+pub mod schema;
+pub mod types;
+
+use std::path::{Path, PathBuf};
+
+use diesel::{Connection, ConnectionError, SqliteConnection};
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use futures_util::FutureExt;
+
+use crate::config::DatabaseUrl;
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Settings every SQLite connection needs: concurrent readers with one writer
+/// (WAL), waiting instead of failing on a busy writer, enforced foreign keys.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+/// Key of the PostgreSQL advisory lock that serialises migrations when
+/// several server processes start against one database at once.
+const MIGRATION_LOCK_KEY: i64 = 0x7573_6572_6772_6170; // "usergrap"
+
+/// The embedded backend's connection type.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Errors of the database layer; their text is for logs, never for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database connection unavailable: {0}")]
+    Pool(String),
+    #[error("database connection failed: {0}")]
+    Connect(#[from] ConnectionError),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+/// A connection pool for one of the two backends.
+#[derive(Clone)]
+pub enum Db {
+    Pg(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// A pooled connection of one of the two backends.
+pub enum Conn {
+    Pg(Object<AsyncPgConnection>),
+    Sqlite(Object<SqliteConn>),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection of either backend.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Pg($c) => {
+                let $c: &mut diesel_async::AsyncPgConnection = &mut *$c;
+                $body
+            }
+            $crate::db::Conn::Sqlite($c) => {
+                let $c: &mut $crate::db::SqliteConn = &mut *$c;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` in a write transaction on either backend, with `$c` bound to
+/// the concrete connection and `$ret` the body's result type.
+///
+/// SQLite starts it with `BEGIN IMMEDIATE`: a deferred transaction that reads
+/// and then writes fails with `SQLITE_BUSY` when another writer got there
+/// first, instead of waiting its turn.
+#[macro_export]
+macro_rules! write_transaction {
+    ($conn:expr, $c:ident -> $ret:ty => $body:block) => {
+        match $conn {
+            $crate::db::Conn::Pg(conn) => {
+                use diesel_async::AsyncConnection as _;
+                let conn: &mut diesel_async::AsyncPgConnection = &mut *conn;
+                conn.transaction(async |$c: &mut diesel_async::AsyncPgConnection| -> $ret { $body })
+                    .await
+            }
+            $crate::db::Conn::Sqlite(conn) => {
+                let conn: &mut $crate::db::SqliteConn = &mut *conn;
+                conn.immediate_transaction(async |$c: &mut $crate::db::SqliteConn| -> $ret { $body })
+                    .await
+            }
+        }
+    };
+}
+
+/// What [`Db::open`] found.
+pub struct Opened {
+    pub db: Db,
+    /// True when this call created the embedded database file.
+    pub created: bool,
+}
+
+impl Db {
+    /// Opens a pool of at most `max_connections` and migrates the database.
+    pub async fn open(url: &DatabaseUrl, max_connections: usize) -> Result<Opened, DbError> {
+        match url {
+            DatabaseUrl::Postgres(url) => {
+                migrate_postgres(url).await?;
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
+                let pool = Pool::builder(manager)
+                    .max_size(max_connections)
+                    .build()
+                    .map_err(|e| DbError::Pool(e.to_string()))?;
+                Ok(Opened { db: Db::Pg(pool), created: false })
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let created = !path.exists();
+                migrate_sqlite(path.clone()).await?;
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.custom_setup = Box::new(|url| establish_sqlite(url.to_owned()).boxed());
+                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
+                    path.to_string_lossy(),
+                    config,
+                );
+                let pool = Pool::builder(manager)
+                    .max_size(max_connections)
+                    .build()
+                    .map_err(|e| DbError::Pool(e.to_string()))?;
+                Ok(Opened { db: Db::Sqlite(pool), created })
+            }
+        }
+    }
+
+    /// Takes a connection from the pool.
+    pub async fn conn(&self) -> Result<Conn, DbError> {
+        match self {
+            Db::Pg(pool) => pool.get().await.map(Conn::Pg),
+            Db::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
+        }
+        .map_err(|e| DbError::Pool(e.to_string()))
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        with_conn!(&mut conn, c => diesel::sql_query("SELECT 1").execute(c).await)?;
+        Ok(())
+    }
+}
+
+async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    conn.batch_execute(SQLITE_PRAGMAS)
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// Applies pending migrations to a PostgreSQL database, one process at a time.
+pub async fn migrate_postgres(url: &str) -> Result<(), DbError> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})");
+    conn.batch_execute(&lock).await?;
+    let mut harness = AsyncMigrationHarness::new(conn);
+    // The harness drives the async connection from sync diesel code and so
+    // needs the multi-thread runtime (it uses `block_in_place`).
+    let outcome = harness
+        .run_pending_migrations(PG_MIGRATIONS)
+        .map(|_| ())
+        .map_err(|e| DbError::Migration(e.to_string()));
+    let mut conn = harness.into_inner();
+    let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})");
+    conn.batch_execute(&unlock).await?;
+    outcome
+}
+
+/// Creates the SQLite file if needed and applies pending migrations.
+pub async fn migrate_sqlite(path: PathBuf) -> Result<(), DbError> {
+    tokio::task::spawn_blocking(move || {
+        create_parent_dir(&path)?;
+        let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+        diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)?;
+        conn.run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|_| ())
+            .map_err(|e| DbError::Migration(e.to_string()))
+    })
+    .await
+    .map_err(|e| DbError::Migration(e.to_string()))?
+}
+
+fn create_parent_dir(path: &Path) -> Result<(), DbError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Migration(format!("cannot create {}: {e}", dir.display()))),
+        _ => Ok(()),
+    }
+}
+
+/// Applies pending migrations for whichever backend `url` names.
+pub async fn migrate(url: &DatabaseUrl) -> Result<(), DbError> {
+    match url {
+        DatabaseUrl::Postgres(url) => migrate_postgres(url).await,
+        DatabaseUrl::Sqlite(path) => migrate_sqlite(path.clone()).await,
+    }
+}

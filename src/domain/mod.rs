@@ -1,0 +1,18 @@
+//! The user patch and its validation rules, free of GraphQL and SQL.
+//!
+//! Every rule of the field table in DESIGN.md lives here, once: the GraphQL
+//! layer only converts its input into a [`UserPatch`], and the repository
+//! only supplies the stored facts that [`check_against_stored`] needs.
+
+mod enums;
+mod patch;
+mod rules;
+mod time;
+
+pub use enums::{
+    Chain, ChainalysisRisk, CredentialFormat, MfaBackupCodeAcknowledgement, MfaDeviceKind,
+    UnknownVariant,
+};
+pub use patch::{check_against_stored, Patch, StoredFacts, UserPatch};
+pub use rules::{ErrorCode, FieldError};
+pub use time::{format_instant, next_updated_at, truncate_to_micros};

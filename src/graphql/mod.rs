@@ -1,0 +1,37 @@
+//! The GraphQL schema: roots, object types, inputs, scalars, loaders, errors.
+//! Resolvers are thin: rules live in `domain`, SQL in `repo`.
+
+mod absent_variables;
+mod enums;
+pub mod errors;
+mod inputs;
+pub mod loaders;
+mod mutation;
+mod query;
+mod scalars;
+mod types;
+
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+
+use crate::repo::Repo;
+
+/// The executable schema.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .extension(absent_variables::AbsentVariables)
+}
+
+/// The schema serving requests against `repo`.
+pub fn build_schema(repo: Repo) -> AppSchema {
+    builder().data(repo).finish()
+}
+
+/// The SDL of the schema, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

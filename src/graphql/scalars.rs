@@ -1,0 +1,61 @@
+//! The contract's custom scalars.
+
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use chrono::{DateTime, Timelike, Utc};
+
+use crate::domain::format_instant;
+
+/// An RFC 3339 date-time; emitted in UTC with exactly six fractional digits.
+///
+/// Any offset is accepted on input (`+02:00` names the same instant as the
+/// UTC form). More precision than a microsecond is refused: nothing is
+/// stored that precisely, so such a value could never match a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+#[Scalar(name = "DateTime", specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339")]
+impl ScalarType for Timestamp {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let Value::String(text) = &value else {
+            return Err(InputValueError::expected_type(value));
+        };
+        let instant = DateTime::parse_from_rfc3339(text)
+            .map_err(|_| {
+                InputValueError::custom(
+                    "expected an RFC 3339 date-time such as 2026-01-31T12:00:00.000000Z",
+                )
+            })?
+            .with_timezone(&Utc);
+        if instant.nanosecond() % 1_000 != 0 {
+            return Err(InputValueError::custom(
+                "date-time is more precise than a microsecond",
+            ));
+        }
+        Ok(Timestamp(instant))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(format_instant(&self.0))
+    }
+}
+
+/// A JSON object (not an array or scalar).
+///
+/// Input of another JSON kind is reported as a field error of the mutation
+/// (`NOT_AN_OBJECT`) together with the input's other errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonObject(pub serde_json::Value);
+
+#[Scalar(name = "JSONObject")]
+impl ScalarType for JsonObject {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        value
+            .into_json()
+            .map(JsonObject)
+            .map_err(|_| InputValueError::custom("expected JSON"))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::from_json(self.0.clone()).unwrap_or(Value::Null)
+    }
+}
