@@ -23,6 +23,15 @@ impl DatabaseUrl {
     }
 }
 
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Postgres(url) => f.write_str(url),
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+        }
+    }
+}
+
 impl FromStr for DatabaseUrl {
     type Err = String;
 
@@ -74,9 +83,14 @@ mod tests {
         );
         assert_eq!(
             "sqlite:///var/lib/usergraph/db.sqlite".parse(),
-            Ok(DatabaseUrl::Sqlite(PathBuf::from("/var/lib/usergraph/db.sqlite")))
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(
+                "/var/lib/usergraph/db.sqlite"
+            )))
         );
-        assert!(matches!("postgresql://h/db".parse(), Ok(DatabaseUrl::Postgres(_))));
+        assert!(matches!(
+            "postgresql://h/db".parse(),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
         assert!("mysql://h/db".parse::<DatabaseUrl>().is_err());
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
     }

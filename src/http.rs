@@ -38,7 +38,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("usergraph").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("usergraph")
+            .finish(),
+    )
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -46,7 +51,11 @@ async fn health(State(state): State<AppState>) -> Response {
         Ok(()) => Json(json!({ "status": "ok" })).into_response(),
         Err(error) => {
             tracing::warn!(%error, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" }))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+                .into_response()
         }
     }
 }
@@ -57,7 +66,11 @@ fn request_error(status: StatusCode, code: &str, message: impl Into<String>) -> 
     (status, Json(body)).into_response()
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -71,8 +84,15 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Result
             return request_error(rejection.status(), "BAD_REQUEST", rejection.body_text());
         }
     };
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.trim_start().to_ascii_lowercase().starts_with(JSON) {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with(JSON)
+    {
         return request_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
@@ -113,7 +133,11 @@ fn graphql_response(headers: &HeaderMap, response: async_graphql::Response) -> R
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "cannot encode response");
-            return request_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error");
+            return request_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "internal server error",
+            );
         }
     };
     if not_executed {

@@ -23,8 +23,8 @@ pub const DEMO_USERS: usize = 5;
 /// An opened, migrated database with its repository.
 pub struct App {
     pub repo: Repo,
-    /// True when this start created the embedded database (and seeded it).
-    pub created_demo: bool,
+    /// Ids of the demo users this start added to a new embedded database.
+    pub demo_users: Vec<uuid::Uuid>,
 }
 
 impl App {
@@ -33,10 +33,12 @@ impl App {
         let opened = Db::open(&args.database_url, args.max_connections).await?;
         let repo = Repo::new(opened.db, clock);
         repo.ensure_default_environment().await?;
-        if opened.created {
-            repo.seed_users(default_scope(), DEMO_USERS).await?;
-        }
-        Ok(App { repo, created_demo: opened.created })
+        let demo_users = if opened.created {
+            repo.seed_users(default_scope(), DEMO_USERS).await?
+        } else {
+            Vec::new()
+        };
+        Ok(App { repo, demo_users })
     }
 
     /// The HTTP service over this app's repository.
@@ -51,7 +53,9 @@ impl App {
 
 /// The environment requests act in until API tokens select one.
 pub fn default_scope() -> Scope {
-    Scope { environment_id: DEFAULT_ENVIRONMENT_ID }
+    Scope {
+        environment_id: DEFAULT_ENVIRONMENT_ID,
+    }
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -59,8 +63,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::open(&args.database, Arc::new(SystemClock)).await?;
     let listener = TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
-    if app.created_demo {
-        println!("created {DEMO_USERS} demo users in a new database");
+    if !app.demo_users.is_empty() {
+        println!("new database: added {} demo users:", app.demo_users.len());
+        for id in &app.demo_users {
+            println!("  {id}");
+        }
     }
     // Tests and scripts read this line to find the port.
     println!("usergraph listening on http://{address}/graphql (GraphiQL: open it in a browser)");

@@ -5,31 +5,37 @@
 //! exactly what diesel would use for the native type.
 
 use chrono::{DateTime, Utc};
+use diesel::deserialize::FromSqlRow;
 use diesel::deserialize::{self, FromSql};
+use diesel::expression::AsExpression;
 use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types;
 use diesel::sqlite::{Sqlite, SqliteValue};
-use diesel::deserialize::FromSqlRow;
-use diesel::expression::AsExpression;
 
 /// An instant: `timestamptz` on PostgreSQL, fixed-width RFC 3339 text on SQLite.
 ///
 /// The SQLite text always has exactly six fractional digits and a `Z`, so
 /// string comparison there is instant comparison, to the microsecond.
-#[derive(Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId)]
+#[derive(
+    Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId,
+)]
 #[diesel(postgres_type(oid = 1184, array_oid = 1185))]
 #[diesel(sqlite_type(name = "Text"))]
 pub struct Instant;
 
 /// A UUID: `uuid` on PostgreSQL, lower-case hyphenated text on SQLite.
-#[derive(Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId)]
+#[derive(
+    Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId,
+)]
 #[diesel(postgres_type(oid = 2950, array_oid = 2951))]
 #[diesel(sqlite_type(name = "Text"))]
 pub struct Id;
 
 /// A JSON document: `jsonb` on PostgreSQL, JSON text on SQLite.
-#[derive(Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId)]
+#[derive(
+    Debug, Clone, Copy, Default, diesel::sql_types::SqlType, diesel::query_builder::QueryId,
+)]
 #[diesel(postgres_type(oid = 3802, array_oid = 3807))]
 #[diesel(sqlite_type(name = "Text"))]
 pub struct Json;
@@ -71,7 +77,9 @@ impl ToSql<Instant, Sqlite> for DbTime {
 impl FromSql<Instant, Sqlite> for DbTime {
     fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
         let text = <String as FromSql<sql_types::Text, Sqlite>>::from_sql(value)?;
-        Ok(DbTime(DateTime::parse_from_rfc3339(&text)?.with_timezone(&Utc)))
+        Ok(DbTime(
+            DateTime::parse_from_rfc3339(&text)?.with_timezone(&Utc),
+        ))
     }
 }
 

@@ -40,7 +40,6 @@ impl<T> Patch<T> {
             Patch::Set(value) => Some(Some(value)),
         }
     }
-
 }
 
 /// A partial update of the updatable user fields.
@@ -111,7 +110,11 @@ impl Checker {
     /// Refuses `null`: the field cannot be empty.
     fn required<T>(&mut self, field: &'static str, patch: Patch<T>) -> Patch<T> {
         if let Patch::Clear = patch {
-            self.errors.push(FieldError::new(field, ErrorCode::Required, "must not be null"));
+            self.errors.push(FieldError::new(
+                field,
+                ErrorCode::Required,
+                "must not be null",
+            ));
             return Patch::Keep;
         }
         patch
@@ -197,7 +200,11 @@ pub fn check_against_stored(patch: &UserPatch, stored: &StoredFacts) -> Vec<Fiel
     let last_visit = patch.last_visit.as_set().unwrap_or(&stored.last_visit);
     if last_visit < first_visit {
         // Blame the field the client changed; with both changed, lastVisit.
-        let field = if patch.last_visit.is_keep() { "firstVisit" } else { "lastVisit" };
+        let field = if patch.last_visit.is_keep() {
+            "firstVisit"
+        } else {
+            "lastVisit"
+        };
         errors.push(FieldError::new(
             field,
             ErrorCode::BeforeFirstVisit,
@@ -265,16 +272,29 @@ mod tests {
 
     #[test]
     fn null_on_a_required_field_is_refused() {
-        let patch = UserPatch { new_user: Patch::Clear, first_visit: Patch::Clear, last_visit: Patch::Clear, ..input() };
+        let patch = UserPatch {
+            new_user: Patch::Clear,
+            first_visit: Patch::Clear,
+            last_visit: Patch::Clear,
+            ..input()
+        };
         assert_eq!(
             codes(&patch.validate().unwrap_err()),
-            [("newUser", "REQUIRED"), ("firstVisit", "REQUIRED"), ("lastVisit", "REQUIRED")]
+            [
+                ("newUser", "REQUIRED"),
+                ("firstVisit", "REQUIRED"),
+                ("lastVisit", "REQUIRED")
+            ]
         );
     }
 
     #[test]
     fn null_clears_nullable_fields() {
-        let patch = UserPatch { first_name: Patch::Clear, metadata: Patch::Clear, ..input() };
+        let patch = UserPatch {
+            first_name: Patch::Clear,
+            metadata: Patch::Clear,
+            ..input()
+        };
         let valid = patch.validate().unwrap();
         assert_eq!(valid.first_name, Patch::Clear);
         assert_eq!(valid.metadata, Patch::Clear);
@@ -315,34 +335,66 @@ mod tests {
         };
         let valid = patch.validate().unwrap();
         assert_eq!(valid.country, Patch::Set("DE".into()));
-        assert_eq!(valid.last_verified_credential_id, Patch::Set(Uuid::from_u128(7)));
+        assert_eq!(
+            valid.last_verified_credential_id,
+            Patch::Set(Uuid::from_u128(7))
+        );
     }
 
     #[test]
     fn last_visit_must_not_precede_first_visit() {
         let early = "2025-12-31T00:00:00Z".parse().unwrap();
-        let patch = UserPatch { last_visit: Patch::Set(early), ..UserPatch::default() };
-        assert_eq!(codes(&check_against_stored(&patch, &facts())), [("lastVisit", "BEFORE_FIRST_VISIT")]);
+        let patch = UserPatch {
+            last_visit: Patch::Set(early),
+            ..UserPatch::default()
+        };
+        assert_eq!(
+            codes(&check_against_stored(&patch, &facts())),
+            [("lastVisit", "BEFORE_FIRST_VISIT")]
+        );
 
         let late = "2026-03-01T00:00:00Z".parse().unwrap();
-        let patch = UserPatch { first_visit: Patch::Set(late), ..UserPatch::default() };
-        assert_eq!(codes(&check_against_stored(&patch, &facts())), [("firstVisit", "BEFORE_FIRST_VISIT")]);
+        let patch = UserPatch {
+            first_visit: Patch::Set(late),
+            ..UserPatch::default()
+        };
+        assert_eq!(
+            codes(&check_against_stored(&patch, &facts())),
+            [("firstVisit", "BEFORE_FIRST_VISIT")]
+        );
 
-        let patch = UserPatch { first_visit: Patch::Set(late), last_visit: Patch::Set(late), ..UserPatch::default() };
+        let patch = UserPatch {
+            first_visit: Patch::Set(late),
+            last_visit: Patch::Set(late),
+            ..UserPatch::default()
+        };
         assert!(check_against_stored(&patch, &facts()).is_empty());
     }
 
     #[test]
     fn credential_must_be_the_users() {
-        let patch = UserPatch { last_verified_credential_id: Patch::Set(Uuid::from_u128(8)), ..UserPatch::default() };
-        assert_eq!(codes(&check_against_stored(&patch, &facts())), [("lastVerifiedCredentialId", "UNKNOWN_CREDENTIAL")]);
-        let patch = UserPatch { last_verified_credential_id: Patch::Set(Uuid::from_u128(7)), ..UserPatch::default() };
+        let patch = UserPatch {
+            last_verified_credential_id: Patch::Set(Uuid::from_u128(8)),
+            ..UserPatch::default()
+        };
+        assert_eq!(
+            codes(&check_against_stored(&patch, &facts())),
+            [("lastVerifiedCredentialId", "UNKNOWN_CREDENTIAL")]
+        );
+        let patch = UserPatch {
+            last_verified_credential_id: Patch::Set(Uuid::from_u128(7)),
+            ..UserPatch::default()
+        };
         assert!(check_against_stored(&patch, &facts()).is_empty());
     }
 
     #[test]
     fn taken_email_and_username_are_field_errors() {
-        let stored = StoredFacts { email_taken: true, username_taken: true, ..facts() };
+        let stored = StoredFacts {
+            email_taken: true,
+            username_taken: true,
+            ..facts()
+        };
         assert_eq!(
             codes(&check_against_stored(&UserPatch::default(), &stored)),
             [("email", "TAKEN"), ("username", "TAKEN")]

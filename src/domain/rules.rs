@@ -70,7 +70,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &'static str, code: ErrorCode, message: impl Into<String>) -> Self {
-        FieldError { field, code, message: message.into() }
+        FieldError {
+            field,
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -86,7 +90,10 @@ pub fn short_text(text: String) -> Rule<String> {
         return Err((ErrorCode::Blank, "must not be blank".into()));
     }
     if text.chars().count() > MAX_TEXT_CHARS {
-        return Err((ErrorCode::TooLong, format!("must be at most {MAX_TEXT_CHARS} characters")));
+        return Err((
+            ErrorCode::TooLong,
+            format!("must be at most {MAX_TEXT_CHARS} characters"),
+        ));
     }
     Ok(text)
 }
@@ -94,10 +101,16 @@ pub fn short_text(text: String) -> Rule<String> {
 /// A syntactically valid address of at most 255 characters.
 pub fn email(text: String) -> Rule<String> {
     if text.chars().count() > MAX_TEXT_CHARS {
-        return Err((ErrorCode::TooLong, format!("must be at most {MAX_TEXT_CHARS} characters")));
+        return Err((
+            ErrorCode::TooLong,
+            format!("must be at most {MAX_TEXT_CHARS} characters"),
+        ));
     }
     if !email_address::EmailAddress::is_valid(&text) {
-        return Err((ErrorCode::InvalidEmail, "must be a valid email address".into()));
+        return Err((
+            ErrorCode::InvalidEmail,
+            "must be a valid email address".into(),
+        ));
     }
     Ok(text)
 }
@@ -125,7 +138,10 @@ pub fn country(text: String) -> Rule<String> {
     if code.len() == 2 && isocountry::CountryCode::for_alpha2(&code).is_ok() {
         Ok(code)
     } else {
-        Err((ErrorCode::InvalidCountry, "must be an ISO 3166-1 alpha-2 country code".into()))
+        Err((
+            ErrorCode::InvalidCountry,
+            "must be an ISO 3166-1 alpha-2 country code".into(),
+        ))
     }
 }
 
@@ -138,9 +154,15 @@ pub fn username(text: String) -> Rule<String> {
         return Err((ErrorCode::Blank, "must not be blank".into()));
     }
     if text.len() > MAX_TEXT_CHARS {
-        return Err((ErrorCode::TooLong, format!("must be at most {MAX_TEXT_CHARS} characters")));
+        return Err((
+            ErrorCode::TooLong,
+            format!("must be at most {MAX_TEXT_CHARS} characters"),
+        ));
     }
-    if !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err((
             ErrorCode::InvalidUsername,
             "may contain only letters, digits, '_' and '-'".into(),
@@ -154,7 +176,9 @@ pub fn metadata(value: serde_json::Value) -> Rule<serde_json::Value> {
     if !value.is_object() {
         return Err((ErrorCode::NotAnObject, "must be a JSON object".into()));
     }
-    let size = serde_json::to_vec(&value).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&value)
+        .map(|bytes| bytes.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_METADATA_BYTES {
         return Err((
             ErrorCode::TooLarge,
@@ -167,7 +191,10 @@ pub fn metadata(value: serde_json::Value) -> Rule<serde_json::Value> {
 /// At most 100 entries, none blank.
 pub fn lists(entries: Vec<String>) -> Rule<Vec<String>> {
     if entries.len() > MAX_LIST_ENTRIES {
-        return Err((ErrorCode::TooMany, format!("must have at most {MAX_LIST_ENTRIES} entries")));
+        return Err((
+            ErrorCode::TooMany,
+            format!("must have at most {MAX_LIST_ENTRIES} entries"),
+        ));
     }
     if let Some(index) = entries.iter().position(|entry| is_blank(entry)) {
         return Err((ErrorCode::Blank, format!("entry {index} must not be blank")));
@@ -184,7 +211,10 @@ pub fn credential_id(text: String) -> Rule<uuid::Uuid> {
 }
 
 pub(crate) fn unknown_credential() -> (ErrorCode, String) {
-    (ErrorCode::UnknownCredential, "must name one of the user's verified credentials".into())
+    (
+        ErrorCode::UnknownCredential,
+        "must name one of the user's verified credentials".into(),
+    )
 }
 
 #[cfg(test)]
@@ -218,8 +248,20 @@ mod tests {
         assert!(phone_number("+14155550123".into()).is_ok());
         assert!(phone_number("+12".into()).is_ok());
         assert!(phone_number("+123456789012345".into()).is_ok());
-        for bad in ["14155550123", "+1", "+0123", "+1234567890123456", "+1 415", "+", "+1a"] {
-            assert_eq!(code(phone_number(bad.into())), ErrorCode::InvalidPhoneNumber, "{bad}");
+        for bad in [
+            "14155550123",
+            "+1",
+            "+0123",
+            "+1234567890123456",
+            "+1 415",
+            "+",
+            "+1a",
+        ] {
+            assert_eq!(
+                code(phone_number(bad.into())),
+                ErrorCode::InvalidPhoneNumber,
+                "{bad}"
+            );
         }
     }
 
@@ -228,7 +270,11 @@ mod tests {
         assert_eq!(country("DE".into()).unwrap(), "DE");
         assert_eq!(country("fr".into()).unwrap(), "FR");
         for bad in ["XX", "DEU", "", "D"] {
-            assert_eq!(code(country(bad.into())), ErrorCode::InvalidCountry, "{bad}");
+            assert_eq!(
+                code(country(bad.into())),
+                ErrorCode::InvalidCountry,
+                "{bad}"
+            );
         }
     }
 
@@ -236,7 +282,10 @@ mod tests {
     fn username_charset_and_length() {
         assert!(username("ada_lovelace-1815".into()).is_ok());
         assert_eq!(code(username("".into())), ErrorCode::Blank);
-        assert_eq!(code(username("ada lovelace".into())), ErrorCode::InvalidUsername);
+        assert_eq!(
+            code(username("ada lovelace".into())),
+            ErrorCode::InvalidUsername
+        );
         assert_eq!(code(username("adé".into())), ErrorCode::InvalidUsername);
         assert_eq!(code(username("a".repeat(256))), ErrorCode::TooLong);
     }
@@ -244,7 +293,11 @@ mod tests {
     #[test]
     fn metadata_is_a_small_object() {
         assert!(metadata(serde_json::json!({"a": 1})).is_ok());
-        for bad in [serde_json::json!([1]), serde_json::json!("x"), serde_json::json!(1)] {
+        for bad in [
+            serde_json::json!([1]),
+            serde_json::json!("x"),
+            serde_json::json!(1),
+        ] {
             assert_eq!(code(metadata(bad)), ErrorCode::NotAnObject);
         }
         let big = serde_json::json!({ "k": "x".repeat(MAX_METADATA_BYTES) });
@@ -264,6 +317,9 @@ mod tests {
     fn credential_id_must_be_a_uuid() {
         assert!(credential_id("0b6f0c6e-4cd4-4a64-8a8e-6b0a54b1f1f1".into()).is_ok());
         assert_eq!(code(credential_id(" ".into())), ErrorCode::Blank);
-        assert_eq!(code(credential_id("cred-1".into())), ErrorCode::UnknownCredential);
+        assert_eq!(
+            code(credential_id("cred-1".into())),
+            ErrorCode::UnknownCredential
+        );
     }
 }

@@ -35,7 +35,10 @@ mod tests {
     #[test]
     fn next_version_is_now_when_the_clock_moved_on() {
         assert_eq!(
-            next_updated_at(at("2026-01-01T00:00:01.123456789Z"), at("2026-01-01T00:00:00Z")),
+            next_updated_at(
+                at("2026-01-01T00:00:01.123456789Z"),
+                at("2026-01-01T00:00:00Z")
+            ),
             at("2026-01-01T00:00:01.123456Z")
         );
     }
@@ -54,6 +57,9 @@ mod tests {
     #[test]
     fn next_version_survives_a_clock_step_back() {
         let previous = at("2026-06-01T00:00:00Z");
-        assert_eq!(next_updated_at(at("2026-01-01T00:00:00Z"), previous), at("2026-06-01T00:00:00.000001Z"));
+        assert_eq!(
+            next_updated_at(at("2026-01-01T00:00:00Z"), previous),
+            at("2026-06-01T00:00:00.000001Z")
+        );
     }
 }

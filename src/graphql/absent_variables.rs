@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::{Directive, ExecutableDocument, Selection, SelectionSet};
 use async_graphql::parser::types::DocumentOperations;
+use async_graphql::parser::types::{Directive, ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Positioned, ServerResult, Variables};
 use async_graphql_value::Value;
 
@@ -102,7 +102,10 @@ fn drop_in_directives(directives: &mut [Positioned<Directive>], absent: &HashSet
     }
 }
 
-fn drop_in_arguments(arguments: &mut Vec<(Positioned<Name>, Positioned<Value>)>, absent: &HashSet<Name>) {
+fn drop_in_arguments(
+    arguments: &mut Vec<(Positioned<Name>, Positioned<Value>)>,
+    absent: &HashSet<Name>,
+) {
     arguments.retain(|(_, value)| !is_absent(&value.node, absent));
     for (_, value) in arguments {
         drop_in_value(&mut value.node, absent);

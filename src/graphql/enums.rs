@@ -70,5 +70,7 @@ where
     D: std::str::FromStr<Err = domain::UnknownVariant>,
     G: From<D>,
 {
-    text.parse::<D>().map(G::from).map_err(super::errors::internal)
+    text.parse::<D>()
+        .map(G::from)
+        .map_err(super::errors::internal)
 }

@@ -87,7 +87,10 @@ impl UpdateUserInput {
             policies_consent: same(self.policies_consent),
             username: same(self.username),
             metadata: patch(self.metadata, |m| m.0),
-            mfa_backup_code_acknowledgement: patch(self.mfa_backup_code_acknowledgement, Into::into),
+            mfa_backup_code_acknowledgement: patch(
+                self.mfa_backup_code_acknowledgement,
+                Into::into,
+            ),
             btc_wallet: same(self.btc_wallet),
             kda_wallet: same(self.kda_wallet),
             ltc_wallet: same(self.ltc_wallet),

@@ -70,7 +70,10 @@ pub enum UpdateUserResult {
 }
 
 fn not_found(id: ID) -> UpdateUserResult {
-    UpdateUserResult::UserNotFound(UserNotFound { message: "user not found".into(), id })
+    UpdateUserResult::UserNotFound(UserNotFound {
+        message: "user not found".into(),
+        id,
+    })
 }
 
 /// The write operations.
@@ -98,7 +101,9 @@ impl MutationRoot {
             .map_err(internal)?;
         Ok(match outcome {
             UpdateOutcome::Updated(snapshot) => {
-                UpdateUserResult::UpdateUserSuccess(UpdateUserSuccess { user: User::from_snapshot(snapshot) })
+                UpdateUserResult::UpdateUserSuccess(UpdateUserSuccess {
+                    user: User::from_snapshot(snapshot),
+                })
             }
             UpdateOutcome::Conflict(current) => UpdateUserResult::UpdateConflict(UpdateConflict {
                 message: "the user changed since the version you hold".into(),
@@ -106,10 +111,12 @@ impl MutationRoot {
                 current_user: User::from_snapshot(current),
             }),
             UpdateOutcome::NotFound => not_found(id),
-            UpdateOutcome::Invalid(errors) => UpdateUserResult::ValidationFailed(ValidationFailed {
-                message: format!("{} field(s) failed validation", errors.len()),
-                field_errors: errors.into_iter().map(FieldError::from).collect(),
-            }),
+            UpdateOutcome::Invalid(errors) => {
+                UpdateUserResult::ValidationFailed(ValidationFailed {
+                    message: format!("{} field(s) failed validation", errors.len()),
+                    field_errors: errors.into_iter().map(FieldError::from).collect(),
+                })
+            }
         })
     }
 }

@@ -41,12 +41,18 @@ pub struct User {
 impl User {
     /// A user whose nested lists are loaded on demand.
     pub fn from_row(row: UserRow) -> Self {
-        User { row, children: None }
+        User {
+            row,
+            children: None,
+        }
     }
 
     /// A user whose nested lists come from the same snapshot as the row.
     pub fn from_snapshot(snapshot: UserSnapshot) -> Self {
-        User { row: snapshot.user, children: Some(Arc::new(snapshot.children)) }
+        User {
+            row: snapshot.user,
+            children: Some(Arc::new(snapshot.children)),
+        }
     }
 
     /// The nested list `pick` selects: from the snapshot, or through the loader.
@@ -80,7 +86,9 @@ impl User {
         id(self.row.environment_id)
     }
     async fn last_verified_credential_id(&self) -> Option<String> {
-        self.row.last_verified_credential_id.map(|id| id.0.to_string())
+        self.row
+            .last_verified_credential_id
+            .map(|id| id.0.to_string())
     }
     async fn verified_credentials(&self, ctx: &Context<'_>) -> Result<Vec<VerifiedCredentialRow>> {
         let key = VerifiedCredentialsOf(self.row.id.0);
@@ -139,8 +147,12 @@ impl User {
     async fn metadata(&self) -> Option<JsonObject> {
         self.row.metadata.as_ref().map(|m| JsonObject(m.0.clone()))
     }
-    async fn mfa_backup_code_acknowledgement(&self) -> Result<Option<MfaBackupCodeAcknowledgement>> {
-        optional::<domain::MfaBackupCodeAcknowledgement, _>(&self.row.mfa_backup_code_acknowledgement)
+    async fn mfa_backup_code_acknowledgement(
+        &self,
+    ) -> Result<Option<MfaBackupCodeAcknowledgement>> {
+        optional::<domain::MfaBackupCodeAcknowledgement, _>(
+            &self.row.mfa_backup_code_acknowledgement,
+        )
     }
     async fn btc_wallet(&self) -> Option<&str> {
         self.row.btc_wallet.as_deref()
@@ -186,20 +198,24 @@ impl User {
         optional::<domain::Chain, _>(&self.row.chain)
     }
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<SessionRow>> {
-        self.nested(ctx, SessionsOf(self.row.id.0), |c| &c.sessions).await
+        self.nested(ctx, SessionsOf(self.row.id.0), |c| &c.sessions)
+            .await
     }
     async fn wallets(&self, ctx: &Context<'_>) -> Result<Vec<WalletRow>> {
-        self.nested(ctx, WalletsOf(self.row.id.0), |c| &c.wallets).await
+        self.nested(ctx, WalletsOf(self.row.id.0), |c| &c.wallets)
+            .await
     }
     async fn chainalysis_checks(&self, ctx: &Context<'_>) -> Result<Vec<ChainalysisCheckRow>> {
         let key = ChainalysisChecksOf(self.row.id.0);
         self.nested(ctx, key, |c| &c.chainalysis_checks).await
     }
     async fn oauth_accounts(&self, ctx: &Context<'_>) -> Result<Vec<OauthAccountRow>> {
-        self.nested(ctx, OauthAccountsOf(self.row.id.0), |c| &c.oauth_accounts).await
+        self.nested(ctx, OauthAccountsOf(self.row.id.0), |c| &c.oauth_accounts)
+            .await
     }
     async fn mfa_devices(&self, ctx: &Context<'_>) -> Result<Vec<MfaDeviceRow>> {
-        self.nested(ctx, MfaDevicesOf(self.row.id.0), |c| &c.mfa_devices).await
+        self.nested(ctx, MfaDevicesOf(self.row.id.0), |c| &c.mfa_devices)
+            .await
     }
     async fn created_at(&self) -> Timestamp {
         Timestamp(self.row.created_at.0)

@@ -45,18 +45,35 @@ macro_rules! children_of_user {
         let ids = vec![$id];
         Ok::<_, diesel::result::Error>($crate::repo::Children {
             verified_credentials: $crate::repo::children::rows_of_users!(
-                $c, verified_credentials, VerifiedCredentialRow, ids.clone()
+                $c,
+                verified_credentials,
+                VerifiedCredentialRow,
+                ids.clone()
             )?,
             wallets: $crate::repo::children::rows_of_users!($c, wallets, WalletRow, ids.clone())?,
-            sessions: $crate::repo::children::rows_of_users!($c, sessions, SessionRow, ids.clone())?,
+            sessions: $crate::repo::children::rows_of_users!(
+                $c,
+                sessions,
+                SessionRow,
+                ids.clone()
+            )?,
             mfa_devices: $crate::repo::children::rows_of_users!(
-                $c, mfa_devices, MfaDeviceRow, ids.clone()
+                $c,
+                mfa_devices,
+                MfaDeviceRow,
+                ids.clone()
             )?,
             oauth_accounts: $crate::repo::children::rows_of_users!(
-                $c, oauth_accounts, OauthAccountRow, ids.clone()
+                $c,
+                oauth_accounts,
+                OauthAccountRow,
+                ids.clone()
             )?,
             chainalysis_checks: $crate::repo::children::rows_of_users!(
-                $c, chainalysis_checks, ChainalysisCheckRow, ids
+                $c,
+                chainalysis_checks,
+                ChainalysisCheckRow,
+                ids
             )?,
         })
     }};
@@ -87,9 +104,17 @@ macro_rules! batch_loader {
     };
 }
 
-batch_loader!(verified_credentials_of, verified_credentials, VerifiedCredentialRow);
+batch_loader!(
+    verified_credentials_of,
+    verified_credentials,
+    VerifiedCredentialRow
+);
 batch_loader!(wallets_of, wallets, WalletRow);
 batch_loader!(sessions_of, sessions, SessionRow);
 batch_loader!(mfa_devices_of, mfa_devices, MfaDeviceRow);
 batch_loader!(oauth_accounts_of, oauth_accounts, OauthAccountRow);
-batch_loader!(chainalysis_checks_of, chainalysis_checks, ChainalysisCheckRow);
+batch_loader!(
+    chainalysis_checks_of,
+    chainalysis_checks,
+    ChainalysisCheckRow
+);

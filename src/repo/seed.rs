@@ -20,8 +20,19 @@ use crate::write_transaction;
 /// tokens name one.
 pub const DEFAULT_ENVIRONMENT_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
 
-const FIRST_NAMES: [&str; 8] = ["Ada", "Grace", "Alan", "Katherine", "Edsger", "Barbara", "Donald", "Frances"];
-const LAST_NAMES: [&str; 8] = ["Lovelace", "Hopper", "Turing", "Johnson", "Dijkstra", "Liskov", "Knuth", "Allen"];
+const FIRST_NAMES: [&str; 8] = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Katherine",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+];
+const LAST_NAMES: [&str; 8] = [
+    "Lovelace", "Hopper", "Turing", "Johnson", "Dijkstra", "Liskov", "Knuth", "Allen",
+];
 const COUNTRIES: [&str; 8] = ["GB", "US", "GB", "US", "NL", "US", "US", "US"];
 
 /// Everything one demo user consists of.
@@ -42,7 +53,10 @@ fn demo_user(environment: Uuid, n: i64, now: DateTime<Utc>) -> DemoUser {
     let last = LAST_NAMES[i % LAST_NAMES.len()];
     let handle = format!("{}_{}{n}", first.to_lowercase(), last.to_lowercase());
     let id = DbId(Uuid::new_v4());
-    let base = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).single().unwrap_or(now);
+    let base = Utc
+        .with_ymd_and_hms(2026, 1, 1, 9, 0, 0)
+        .single()
+        .unwrap_or(now);
     let created = DbTime(base + Duration::hours(n));
     let eth_address = format!("0x{:040x}", 0xa11ce_u64 * 1_000 + n as u64);
     let sol_address = format!("So1{:041}", n);
@@ -168,7 +182,10 @@ fn demo_user(environment: Uuid, n: i64, now: DateTime<Utc>) -> DemoUser {
 macro_rules! insert_each {
     ($c:expr, $table:ident, $rows:expr) => {
         for row in &$rows {
-            diesel::insert_into($table::table).values(row).execute($c).await?;
+            diesel::insert_into($table::table)
+                .values(row)
+                .execute($c)
+                .await?;
         }
     };
 }
@@ -191,6 +208,21 @@ impl Repo {
                 .await
         })?;
         Ok(())
+    }
+
+    /// Creates an environment and returns its id.
+    pub async fn create_environment(&self, name: &str) -> Result<Uuid, DbError> {
+        let row = EnvironmentRow {
+            id: DbId(Uuid::new_v4()),
+            name: name.to_owned(),
+            required_fields: DbJson(serde_json::json!([])),
+            created_at: DbTime(truncate_to_micros(self.clock.now())),
+        };
+        let mut conn = self.db.conn().await?;
+        crate::with_conn!(&mut conn, c => {
+            diesel::insert_into(environments::table).values(&row).execute(c).await
+        })?;
+        Ok(row.id.0)
     }
 
     /// Adds `count` demo users, each with every kind of nested record, to the

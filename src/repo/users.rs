@@ -1,8 +1,8 @@
 //! Users: read one, and the compare-and-set update.
 
 use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -20,8 +20,10 @@ use crate::{with_conn, write_transaction};
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
 
 /// Names of the unique indexes behind the `TAKEN` field errors (see migrations).
-const UNIQUE_INDEXES: [(&str, &str); 2] =
-    [("users_email_unique", "email"), ("users_username_unique", "username")];
+const UNIQUE_INDEXES: [(&str, &str); 2] = [
+    ("users_email_unique", "email"),
+    ("users_username_unique", "username"),
+];
 
 impl Repo {
     /// One user of the scope's environment.
@@ -184,7 +186,10 @@ fn changes(patch: UserPatch, updated_at: DateTime<Utc>) -> UserChanges {
         p.into_change().flatten().map(f)
     }
     UserChanges {
-        last_verified_credential_id: patch.last_verified_credential_id.into_change().map(|v| v.map(DbId)),
+        last_verified_credential_id: patch
+            .last_verified_credential_id
+            .into_change()
+            .map(|v| v.map(DbId)),
         scope: text(patch.scope),
         new_user: required(patch.new_user, |v| v),
         first_visit: required(patch.first_visit, DbTime),
@@ -214,10 +219,16 @@ fn changes(patch: UserPatch, updated_at: DateTime<Utc>) -> UserChanges {
         email_notification: patch.email_notification.into_change(),
         discord_notification: patch.discord_notification.into_change(),
         newsletter_notification: patch.newsletter_notification.into_change(),
-        lists: patch.lists.into_change().map(|v| v.map(|l| DbJson(l.into()))),
+        lists: patch
+            .lists
+            .into_change()
+            .map(|v| v.map(|l| DbJson(l.into()))),
         wallet_public_key: text(patch.wallet_public_key),
         wallet: text(patch.wallet),
-        chain: patch.chain.into_change().map(|v| v.map(|chain| chain.as_str().to_owned())),
+        chain: patch
+            .chain
+            .into_change()
+            .map(|v| v.map(|chain| chain.as_str().to_owned())),
         updated_at: DbTime(updated_at),
     }
 }

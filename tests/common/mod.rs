@@ -1,0 +1,300 @@
+//! Test harness: a real server on a random port over a fresh database.
+//!
+//! Every behavioural test runs on both backends through [`both_backends!`]:
+//! SQLite always, PostgreSQL when `TEST_DATABASE_URL` is set (each test gets
+//! its own database, dropped afterwards). With `CI=true`, a missing or
+//! unreachable PostgreSQL fails the test instead of skipping it.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use serde_json::{json, Value};
+use usergraph::config::{DatabaseArgs, DatabaseUrl};
+use usergraph::repo::{Clock, Repo, Scope, SystemClock};
+use usergraph::{default_scope, App};
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A clock the test sets by hand.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn at(text: &str) -> Arc<ManualClock> {
+        Arc::new(ManualClock(Mutex::new(
+            text.parse().expect("valid instant"),
+        )))
+    }
+    pub fn set(&self, text: &str) {
+        *self.0.lock().unwrap() = text.parse().expect("valid instant");
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A database that exists for one test.
+pub enum TestDb {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside any runtime we may block: use a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url).await {
+                        let _ = conn
+                            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The PostgreSQL server to test against, or `None` to skip (never in CI).
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if in_ci() => panic!("CI=true but TEST_DATABASE_URL is not set"),
+        _ => {
+            eprintln!("skipping: TEST_DATABASE_URL is not set");
+            None
+        }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+impl TestDb {
+    /// A fresh, migrated, empty database, or `None` when the backend is skipped.
+    pub async fn create(backend: Backend) -> Option<(TestDb, DatabaseUrl)> {
+        let (db, url) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = DatabaseUrl::Sqlite(dir.path().join("test.db"));
+                (TestDb::Sqlite(dir), url)
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url()?;
+                let name = format!("usergraph_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = AsyncPgConnection::establish(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at TEST_DATABASE_URL unreachable: {e}"));
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create database");
+                let url = DatabaseUrl::Postgres(with_database(&admin_url, &name));
+                (TestDb::Postgres { admin_url, name }, url)
+            }
+        };
+        // Migrating first makes the file exist, so the server does not add demo users.
+        usergraph::db::migrate(&url).await.expect("migrate");
+        Some((db, url))
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub backend: Backend,
+    pub address: std::net::SocketAddr,
+    pub url: DatabaseUrl,
+    pub repo: Repo,
+    pub client: reqwest::Client,
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        TestApp::spawn_with_clock(backend, Arc::new(SystemClock)).await
+    }
+
+    pub async fn spawn_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> Option<TestApp> {
+        let (db, url) = TestDb::create(backend).await?;
+        let args = DatabaseArgs {
+            database_url: url.clone(),
+            max_connections: 8,
+        };
+        let app = App::open(&args, clock).await.expect("open app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let router = app.router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Some(TestApp {
+            backend,
+            address,
+            url,
+            repo: app.repo,
+            client: reqwest::Client::new(),
+            _db: db,
+        })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/graphql", self.address)
+    }
+
+    /// POSTs a GraphQL request; returns the status and the JSON body.
+    pub async fn post(&self, body: Value) -> (reqwest::StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.endpoint())
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    /// Runs a query that must succeed without errors; returns `data`.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self
+            .post(json!({ "query": query, "variables": variables }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// Adds `n` demo users to the default environment.
+    pub async fn seed(&self, n: usize) -> Vec<String> {
+        self.seed_in(default_scope(), n).await
+    }
+
+    pub async fn seed_in(&self, scope: Scope, n: usize) -> Vec<String> {
+        let ids = self.repo.seed_users(scope, n).await.expect("seed");
+        ids.into_iter().map(|id| id.to_string()).collect()
+    }
+
+    /// The user as `USER_FIELDS` selects it.
+    pub async fn read_user(&self, id: &str) -> Value {
+        let query = format!("query($id: ID!) {{ user(id: $id) {{ {USER_FIELDS} }} }}");
+        self.gql(&query, json!({ "id": id })).await["user"].clone()
+    }
+
+    /// Runs `updateUser` and returns its result object.
+    pub async fn update(&self, id: &str, version: &str, input: Value) -> Value {
+        let data = self
+            .gql(
+                &update_user_document(),
+                json!({ "id": id, "version": version, "input": input }),
+            )
+            .await;
+        data["updateUser"].clone()
+    }
+}
+
+/// Every field of `User`, nested lists included.
+pub const USER_FIELDS: &str = "id projectEnvironmentId lastVerifiedCredentialId sessionId scope newUser \
+firstVisit lastVisit alias firstName lastName jobTitle tShirtSize team country email phoneNumber \
+policiesConsent username metadata mfaBackupCodeAcknowledgement btcWallet kdaWallet ltcWallet ckbWallet \
+kasWallet dogeWallet emailNotification discordNotification newsletterNotification lists walletPublicKey \
+wallet chain createdAt updatedAt \
+verifiedCredentials { id format publicIdentifier chain walletName createdAt } \
+wallets { id name chain publicKey provider createdAt } \
+sessions { id ipAddress userAgent createdAt expiresAt revokedAt } \
+mfaDevices { id type name isDefault verifiedAt createdAt } \
+oauthAccounts { id provider accountUsername accountEmail displayName createdAt } \
+chainalysisChecks { id walletPublicKey riskLevel createdAt }";
+
+/// `updateUser` selecting every result type (needs the `All` fragment).
+const UPDATE_USER: &str = concat!(
+    "mutation($id: ID!, $version: DateTime!, $input: UpdateUserInput!) { ",
+    "updateUser(id: $id, expectedUpdatedAt: $version, input: $input) { __typename ",
+    "... on UpdateUserSuccess { user { ...All } } ",
+    "... on UpdateConflict { message expectedUpdatedAt currentUser { ...All } } ",
+    "... on UserNotFound { message id } ",
+    "... on ValidationFailed { message fieldErrors { field code message } } } } ",
+);
+
+/// `UPDATE_USER` with the `All` fragment appended.
+pub fn update_user_document() -> String {
+    format!("{UPDATE_USER} fragment All on User {{ {USER_FIELDS} }}")
+}
+
+/// Runs `$scenario(backend)` as one test per backend.
+#[macro_export]
+macro_rules! per_backend {
+    ($name:ident, $scenario:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $scenario($crate::common::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $scenario($crate::common::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+/// Defines `mod $name { fn sqlite(); fn postgres(); }` running one scenario per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident: TestApp) $body:block)+) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn scenario($app: $crate::common::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await {
+                        scenario(app).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::Postgres).await {
+                        scenario(app).await;
+                    }
+                }
+            }
+        )+
+    };
+}
