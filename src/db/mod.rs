@@ -9,6 +9,10 @@ pub mod schema;
 pub mod types;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
 
 use diesel::{Connection, ConnectionError, SqliteConnection};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
@@ -52,9 +56,17 @@ pub enum DbError {
 
 /// A connection pool for one of the two backends.
 #[derive(Clone)]
-pub enum Db {
+enum Pools {
     Pg(Pool<AsyncPgConnection>),
     Sqlite(Pool<SqliteConn>),
+}
+
+/// The database: a pool, and a count of the SQL statements it has run (the
+/// server's own instrumentation, read by tests and metrics).
+#[derive(Clone)]
+pub struct Db {
+    pools: Pools,
+    statements: Arc<AtomicU64>,
 }
 
 /// A pooled connection of one of the two backends.
@@ -117,50 +129,71 @@ pub struct Opened {
     pub created: bool,
 }
 
+/// A pool of at most `$max` connections from `$manager` (a macro: the
+/// generic function would need the pool manager's trait bounds spelled out).
+macro_rules! build_pool {
+    ($manager:expr, $max:expr) => {
+        Pool::builder($manager)
+            .max_size($max)
+            .build()
+            .map_err(|e| DbError::Pool(e.to_string()))?
+    };
+}
+
 impl Db {
     /// Opens a pool of at most `max_connections` and migrates the database.
     pub async fn open(url: &DatabaseUrl, max_connections: usize) -> Result<Opened, DbError> {
-        match url {
+        let statements = Arc::new(AtomicU64::new(0));
+        let (pools, created) = match url {
             DatabaseUrl::Postgres(url) => {
                 migrate_postgres(url).await?;
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
-                let pool = Pool::builder(manager)
-                    .max_size(max_connections)
-                    .build()
-                    .map_err(|e| DbError::Pool(e.to_string()))?;
-                Ok(Opened {
-                    db: Db::Pg(pool),
-                    created: false,
-                })
+                let counter = statements.clone();
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                config.custom_setup = Box::new(move |url| {
+                    let counter = counter.clone();
+                    async move {
+                        let mut conn = AsyncPgConnection::establish(url).await?;
+                        conn.set_instrumentation(count_statements(counter));
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
+                (Pools::Pg(build_pool!(manager, max_connections)), false)
             }
             DatabaseUrl::Sqlite(path) => {
                 let created = !path.exists();
                 migrate_sqlite(path.clone()).await?;
+                let counter = statements.clone();
                 let mut config = ManagerConfig::<SqliteConn>::default();
-                config.custom_setup = Box::new(|url| establish_sqlite(url.to_owned()).boxed());
-                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
-                    path.to_string_lossy(),
-                    config,
-                );
-                let pool = Pool::builder(manager)
-                    .max_size(max_connections)
-                    .build()
-                    .map_err(|e| DbError::Pool(e.to_string()))?;
-                Ok(Opened {
-                    db: Db::Sqlite(pool),
+                config.custom_setup =
+                    Box::new(move |url| establish_sqlite(url.to_owned(), counter.clone()).boxed());
+                let manager =
+                    AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
+                (
+                    Pools::Sqlite(build_pool!(manager, max_connections)),
                     created,
-                })
+                )
             }
-        }
+        };
+        Ok(Opened {
+            db: Db { pools, statements },
+            created,
+        })
     }
 
     /// Takes a connection from the pool.
     pub async fn conn(&self) -> Result<Conn, DbError> {
-        match self {
-            Db::Pg(pool) => pool.get().await.map(Conn::Pg),
-            Db::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
+        match &self.pools {
+            Pools::Pg(pool) => pool.get().await.map(Conn::Pg),
+            Pools::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
         }
         .map_err(|e| DbError::Pool(e.to_string()))
+    }
+
+    /// How many SQL statements this pool's connections have run so far.
+    pub fn statements_run(&self) -> u64 {
+        AtomicU64::load(&self.statements, Ordering::Relaxed)
     }
 
     /// Whether the database answers a trivial query.
@@ -171,8 +204,21 @@ impl Db {
     }
 }
 
-async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+/// Instrumentation that counts every statement a connection starts.
+fn count_statements(counter: Arc<AtomicU64>) -> impl Instrumentation {
+    move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn establish_sqlite(
+    path: String,
+    statements: Arc<AtomicU64>,
+) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&path).await?;
+    conn.set_instrumentation(count_statements(statements));
     conn.batch_execute(SQLITE_PRAGMAS)
         .await
         .map_err(ConnectionError::CouldntSetupConfiguration)?;

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     UnknownCredential,
     /// Another user of the environment already has this value.
     Taken,
+    /// The id names no record of this user.
+    NotFound,
 }
 
 impl ErrorCode {
@@ -49,6 +51,7 @@ impl ErrorCode {
             ErrorCode::BeforeFirstVisit => "BEFORE_FIRST_VISIT",
             ErrorCode::UnknownCredential => "UNKNOWN_CREDENTIAL",
             ErrorCode::Taken => "TAKEN",
+            ErrorCode::NotFound => "NOT_FOUND",
         }
     }
 }

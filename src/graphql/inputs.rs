@@ -6,52 +6,145 @@ use super::enums::{Chain, MfaBackupCodeAcknowledgement};
 use super::scalars::{JsonObject, Timestamp};
 use crate::domain::{Patch, UserPatch};
 
-/// A partial update: leave a field out to keep it, send `null` to clear it,
-/// send a value to set it. Every rule is checked and all failures are
-/// reported together in `ValidationFailed`.
+/// Declares a user input type: the given leading fields, then every field a
+/// client may set on a user, with `into_patch` mapping all of them onto a
+/// [`UserPatch`] (`$credential` supplies `lastVerifiedCredentialId`).
+macro_rules! user_input {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }
+        |$input:ident| credential: $credential:expr
+    ) => {
+        $(#[$meta])*
+        #[derive(InputObject, Debug, Default)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $ty,)*
+            pub scope: MaybeUndefined<String>,
+            /// Cannot be null.
+            pub new_user: MaybeUndefined<bool>,
+            /// Cannot be null.
+            pub first_visit: MaybeUndefined<Timestamp>,
+            /// Cannot be null; not earlier than firstVisit.
+            pub last_visit: MaybeUndefined<Timestamp>,
+            pub alias: MaybeUndefined<String>,
+            pub first_name: MaybeUndefined<String>,
+            pub last_name: MaybeUndefined<String>,
+            pub job_title: MaybeUndefined<String>,
+            pub t_shirt_size: MaybeUndefined<String>,
+            pub team: MaybeUndefined<String>,
+            /// ISO 3166-1 alpha-2 code.
+            pub country: MaybeUndefined<String>,
+            /// Unique within the environment, ignoring case.
+            pub email: MaybeUndefined<String>,
+            /// E.164: '+' then 2 to 15 digits, the first not 0.
+            pub phone_number: MaybeUndefined<String>,
+            pub policies_consent: MaybeUndefined<bool>,
+            /// Letters, digits, '_' and '-'; unique within the environment, ignoring case.
+            pub username: MaybeUndefined<String>,
+            /// A JSON object of at most 16 KiB.
+            pub metadata: MaybeUndefined<JsonObject>,
+            pub mfa_backup_code_acknowledgement: MaybeUndefined<MfaBackupCodeAcknowledgement>,
+            pub btc_wallet: MaybeUndefined<String>,
+            pub kda_wallet: MaybeUndefined<String>,
+            pub ltc_wallet: MaybeUndefined<String>,
+            pub ckb_wallet: MaybeUndefined<String>,
+            pub kas_wallet: MaybeUndefined<String>,
+            pub doge_wallet: MaybeUndefined<String>,
+            pub email_notification: MaybeUndefined<bool>,
+            pub discord_notification: MaybeUndefined<bool>,
+            pub newsletter_notification: MaybeUndefined<bool>,
+            /// At most 100 entries, none blank.
+            pub lists: MaybeUndefined<Vec<String>>,
+            pub wallet_public_key: MaybeUndefined<String>,
+            pub wallet: MaybeUndefined<String>,
+            pub chain: MaybeUndefined<Chain>,
+        }
+
+        impl $name {
+            /// The unvalidated patch this input asks for.
+            pub fn into_patch(self) -> UserPatch<String> {
+                let $input = self;
+                UserPatch {
+                    last_verified_credential_id: $credential,
+                    scope: same($input.scope),
+                    new_user: same($input.new_user),
+                    first_visit: patch($input.first_visit, |t| t.0),
+                    last_visit: patch($input.last_visit, |t| t.0),
+                    alias: same($input.alias),
+                    first_name: same($input.first_name),
+                    last_name: same($input.last_name),
+                    job_title: same($input.job_title),
+                    t_shirt_size: same($input.t_shirt_size),
+                    team: same($input.team),
+                    country: same($input.country),
+                    email: same($input.email),
+                    phone_number: same($input.phone_number),
+                    policies_consent: same($input.policies_consent),
+                    username: same($input.username),
+                    metadata: patch($input.metadata, |m| m.0),
+                    mfa_backup_code_acknowledgement: patch(
+                        $input.mfa_backup_code_acknowledgement,
+                        Into::into,
+                    ),
+                    btc_wallet: same($input.btc_wallet),
+                    kda_wallet: same($input.kda_wallet),
+                    ltc_wallet: same($input.ltc_wallet),
+                    ckb_wallet: same($input.ckb_wallet),
+                    kas_wallet: same($input.kas_wallet),
+                    doge_wallet: same($input.doge_wallet),
+                    email_notification: same($input.email_notification),
+                    discord_notification: same($input.discord_notification),
+                    newsletter_notification: same($input.newsletter_notification),
+                    lists: same($input.lists),
+                    wallet_public_key: same($input.wallet_public_key),
+                    wallet: same($input.wallet),
+                    chain: patch($input.chain, Into::into),
+                }
+            }
+        }
+    };
+}
+
+user_input!(
+    /// A partial update: leave a field out to keep it, send `null` to clear it,
+    /// send a value to set it. Every rule is checked and all failures are
+    /// reported together in `ValidationFailed`.
+    UpdateUserInput {
+        /// Must name one of the user's verified credentials.
+        last_verified_credential_id: MaybeUndefined<String>,
+    }
+    |input| credential: same(input.last_verified_credential_id)
+);
+
+user_input!(
+    /// A new user: every field is optional; `newUser` defaults to true and
+    /// `firstVisit`/`lastVisit` to now. The rules are those of `updateUser`.
+    CreateUserInput {}
+    |input| credential: Patch::Keep
+);
+
+/// Selects users; every given condition must hold.
 #[derive(InputObject, Debug, Default)]
-pub struct UpdateUserInput {
-    /// Must name one of the user's verified credentials.
-    pub last_verified_credential_id: MaybeUndefined<String>,
-    pub scope: MaybeUndefined<String>,
-    /// Cannot be null.
-    pub new_user: MaybeUndefined<bool>,
-    /// Cannot be null.
-    pub first_visit: MaybeUndefined<Timestamp>,
-    /// Cannot be null; not earlier than firstVisit.
-    pub last_visit: MaybeUndefined<Timestamp>,
-    pub alias: MaybeUndefined<String>,
-    pub first_name: MaybeUndefined<String>,
-    pub last_name: MaybeUndefined<String>,
-    pub job_title: MaybeUndefined<String>,
-    pub t_shirt_size: MaybeUndefined<String>,
-    pub team: MaybeUndefined<String>,
-    /// ISO 3166-1 alpha-2 code.
-    pub country: MaybeUndefined<String>,
-    /// Unique within the environment, ignoring case.
-    pub email: MaybeUndefined<String>,
-    /// E.164: '+' then 2 to 15 digits, the first not 0.
-    pub phone_number: MaybeUndefined<String>,
-    pub policies_consent: MaybeUndefined<bool>,
-    /// Letters, digits, '_' and '-'; unique within the environment, ignoring case.
-    pub username: MaybeUndefined<String>,
-    /// A JSON object of at most 16 KiB.
-    pub metadata: MaybeUndefined<JsonObject>,
-    pub mfa_backup_code_acknowledgement: MaybeUndefined<MfaBackupCodeAcknowledgement>,
-    pub btc_wallet: MaybeUndefined<String>,
-    pub kda_wallet: MaybeUndefined<String>,
-    pub ltc_wallet: MaybeUndefined<String>,
-    pub ckb_wallet: MaybeUndefined<String>,
-    pub kas_wallet: MaybeUndefined<String>,
-    pub doge_wallet: MaybeUndefined<String>,
-    pub email_notification: MaybeUndefined<bool>,
-    pub discord_notification: MaybeUndefined<bool>,
-    pub newsletter_notification: MaybeUndefined<bool>,
-    /// At most 100 entries, none blank.
-    pub lists: MaybeUndefined<Vec<String>>,
-    pub wallet_public_key: MaybeUndefined<String>,
-    pub wallet: MaybeUndefined<String>,
-    pub chain: MaybeUndefined<Chain>,
+pub struct UserFilter {
+    /// Exact email, ignoring case.
+    pub email: Option<String>,
+    /// Exact username, ignoring case.
+    pub username: Option<String>,
+    /// Created strictly after this instant.
+    pub created_after: Option<Timestamp>,
+    /// Created strictly before this instant.
+    pub created_before: Option<Timestamp>,
+}
+
+impl From<UserFilter> for crate::repo::UserFilter {
+    fn from(filter: UserFilter) -> Self {
+        crate::repo::UserFilter {
+            email: filter.email,
+            username: filter.username,
+            created_after: filter.created_after.map(|t| t.0),
+            created_before: filter.created_before.map(|t| t.0),
+        }
+    }
 }
 
 fn patch<T, U>(value: MaybeUndefined<T>, convert: impl FnOnce(T) -> U) -> Patch<U> {
@@ -64,46 +157,4 @@ fn patch<T, U>(value: MaybeUndefined<T>, convert: impl FnOnce(T) -> U) -> Patch<
 
 fn same<T>(value: MaybeUndefined<T>) -> Patch<T> {
     patch(value, |v| v)
-}
-
-impl UpdateUserInput {
-    /// The unvalidated patch this input asks for.
-    pub fn into_patch(self) -> UserPatch<String> {
-        UserPatch {
-            last_verified_credential_id: same(self.last_verified_credential_id),
-            scope: same(self.scope),
-            new_user: same(self.new_user),
-            first_visit: patch(self.first_visit, |t| t.0),
-            last_visit: patch(self.last_visit, |t| t.0),
-            alias: same(self.alias),
-            first_name: same(self.first_name),
-            last_name: same(self.last_name),
-            job_title: same(self.job_title),
-            t_shirt_size: same(self.t_shirt_size),
-            team: same(self.team),
-            country: same(self.country),
-            email: same(self.email),
-            phone_number: same(self.phone_number),
-            policies_consent: same(self.policies_consent),
-            username: same(self.username),
-            metadata: patch(self.metadata, |m| m.0),
-            mfa_backup_code_acknowledgement: patch(
-                self.mfa_backup_code_acknowledgement,
-                Into::into,
-            ),
-            btc_wallet: same(self.btc_wallet),
-            kda_wallet: same(self.kda_wallet),
-            ltc_wallet: same(self.ltc_wallet),
-            ckb_wallet: same(self.ckb_wallet),
-            kas_wallet: same(self.kas_wallet),
-            doge_wallet: same(self.doge_wallet),
-            email_notification: same(self.email_notification),
-            discord_notification: same(self.discord_notification),
-            newsletter_notification: same(self.newsletter_notification),
-            lists: same(self.lists),
-            wallet_public_key: same(self.wallet_public_key),
-            wallet: same(self.wallet),
-            chain: patch(self.chain, Into::into),
-        }
-    }
 }

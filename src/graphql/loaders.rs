@@ -1,4 +1,4 @@
-//! DataLoader for the nested lists of users: one batched query per relation
+//! DataLoader for the nested lists and environments of users: one batched query per relation
 //! per request. A loader is created per request (see `http`), so no request
 //! sees another's cached rows.
 
@@ -68,3 +68,24 @@ child_key!(
     /// The chainalysis checks of a user.
     ChainalysisChecksOf => chainalysis_checks_of, ChainalysisCheckRow
 );
+
+/// The environment with this id (for `User.missingFields`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnvironmentOf(pub Uuid);
+
+impl Loader<EnvironmentOf> for ChildLoader {
+    type Value = EnvironmentRow;
+    type Error = Arc<DbError>;
+
+    async fn load(
+        &self,
+        keys: &[EnvironmentOf],
+    ) -> Result<HashMap<EnvironmentOf, EnvironmentRow>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|key| key.0).collect();
+        let rows = self.repo.environments(&ids).await.map_err(Arc::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, row)| (EnvironmentOf(id), row))
+            .collect())
+    }
+}

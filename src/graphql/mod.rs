@@ -33,5 +33,6 @@ pub fn build_schema(repo: Repo) -> AppSchema {
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    let options = async_graphql::SDLExportOptions::new().include_specified_by();
+    builder().finish().sdl_with_options(options)
 }

@@ -3,12 +3,14 @@
 use async_graphql::{Context, Object, Result, SimpleObject, Union, ID};
 
 use super::errors::internal;
-use super::inputs::UpdateUserInput;
+use uuid::Uuid;
+
+use super::inputs::{CreateUserInput, UpdateUserInput};
 use super::query::parse_id;
 use super::scalars::Timestamp;
 use super::types::User;
 use crate::domain;
-use crate::repo::{Repo, Scope, UpdateOutcome};
+use crate::repo::{ChildChange, DeleteOutcome, Repo, Scope, UpdateOutcome, UserSnapshot};
 
 /// The user after a successful update.
 #[derive(SimpleObject)]
@@ -69,17 +71,100 @@ pub enum UpdateUserResult {
     ValidationFailed(ValidationFailed),
 }
 
-fn not_found(id: ID) -> UpdateUserResult {
-    UpdateUserResult::UserNotFound(UserNotFound {
+/// The user was created.
+#[derive(SimpleObject)]
+pub struct CreateUserSuccess {
+    pub user: User,
+}
+
+/// What `createUser` did.
+#[derive(Union)]
+pub enum CreateUserResult {
+    CreateUserSuccess(CreateUserSuccess),
+    ValidationFailed(ValidationFailed),
+}
+
+/// The user and its nested records were deleted.
+#[derive(SimpleObject)]
+pub struct DeleteUserSuccess {
+    pub id: ID,
+}
+
+/// What `deleteUser` did.
+#[derive(Union)]
+pub enum DeleteUserResult {
+    DeleteUserSuccess(DeleteUserSuccess),
+    UpdateConflict(UpdateConflict),
+    UserNotFound(UserNotFound),
+}
+
+fn user_not_found(id: ID) -> UserNotFound {
+    UserNotFound {
         message: "user not found".into(),
         id,
-    })
+    }
+}
+
+fn conflict(expected_updated_at: Timestamp, current: UserSnapshot) -> UpdateConflict {
+    UpdateConflict {
+        message: "the user changed since the version you hold".into(),
+        expected_updated_at,
+        current_user: User::from_snapshot(current),
+    }
+}
+
+fn validation_failed(errors: Vec<domain::FieldError>) -> ValidationFailed {
+    ValidationFailed {
+        message: format!("{} field(s) failed validation", errors.len()),
+        field_errors: errors.into_iter().map(FieldError::from).collect(),
+    }
+}
+
+/// The GraphQL result of a compare-and-set write on user `id`.
+fn update_result(id: ID, expected: Timestamp, outcome: UpdateOutcome) -> UpdateUserResult {
+    match outcome {
+        UpdateOutcome::Updated(snapshot) => {
+            UpdateUserResult::UpdateUserSuccess(UpdateUserSuccess {
+                user: User::from_snapshot(snapshot),
+            })
+        }
+        UpdateOutcome::Conflict(current) => {
+            UpdateUserResult::UpdateConflict(conflict(expected, current))
+        }
+        UpdateOutcome::NotFound => UpdateUserResult::UserNotFound(user_not_found(id)),
+        UpdateOutcome::Invalid(errors) => {
+            UpdateUserResult::ValidationFailed(validation_failed(errors))
+        }
+    }
+}
+
+/// Runs a nested-record change on user `user_id` (see `Repo::change_child`).
+async fn change_child(
+    ctx: &Context<'_>,
+    user_id: ID,
+    expected: Timestamp,
+    child_id: &ID,
+    change: fn(Uuid) -> ChildChange,
+) -> Result<UpdateUserResult> {
+    let Some(user) = parse_id(&user_id) else {
+        return Ok(UpdateUserResult::UserNotFound(user_not_found(user_id)));
+    };
+    // The nil UUID is never assigned (ids are random v4), so an id that is
+    // not a UUID is reported like any id of no record of this user.
+    let child = parse_id(child_id).unwrap_or(Uuid::nil());
+    let repo = ctx.data::<Repo>()?;
+    let scope = ctx.data::<Scope>()?;
+    let outcome = repo
+        .change_child(*scope, user, expected.0, change(child))
+        .await
+        .map_err(internal)?;
+    Ok(update_result(user_id, expected, outcome))
 }
 
 /// The write operations.
 pub struct MutationRoot;
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Applies a partial update if `expectedUpdatedAt` is still the user's
     /// `updatedAt`; otherwise answers `UpdateConflict` with the current user.
@@ -91,7 +176,7 @@ impl MutationRoot {
         input: UpdateUserInput,
     ) -> Result<UpdateUserResult> {
         let Some(user_id) = parse_id(&id) else {
-            return Ok(not_found(id));
+            return Ok(UpdateUserResult::UserNotFound(user_not_found(id)));
         };
         let repo = ctx.data::<Repo>()?;
         let scope = ctx.data::<Scope>()?;
@@ -99,24 +184,116 @@ impl MutationRoot {
             .update_user(*scope, user_id, expected_updated_at.0, input.into_patch())
             .await
             .map_err(internal)?;
+        Ok(update_result(id, expected_updated_at, outcome))
+    }
+
+    /// Creates a user in your environment.
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUserInput,
+    ) -> Result<CreateUserResult> {
+        let repo = ctx.data::<Repo>()?;
+        let scope = ctx.data::<Scope>()?;
+        let outcome = repo
+            .create_user(*scope, input.into_patch())
+            .await
+            .map_err(internal)?;
         Ok(match outcome {
             UpdateOutcome::Updated(snapshot) => {
-                UpdateUserResult::UpdateUserSuccess(UpdateUserSuccess {
+                CreateUserResult::CreateUserSuccess(CreateUserSuccess {
                     user: User::from_snapshot(snapshot),
                 })
             }
-            UpdateOutcome::Conflict(current) => UpdateUserResult::UpdateConflict(UpdateConflict {
-                message: "the user changed since the version you hold".into(),
-                expected_updated_at,
-                current_user: User::from_snapshot(current),
-            }),
-            UpdateOutcome::NotFound => not_found(id),
             UpdateOutcome::Invalid(errors) => {
-                UpdateUserResult::ValidationFailed(ValidationFailed {
-                    message: format!("{} field(s) failed validation", errors.len()),
-                    field_errors: errors.into_iter().map(FieldError::from).collect(),
-                })
+                CreateUserResult::ValidationFailed(validation_failed(errors))
+            }
+            UpdateOutcome::Conflict(_) | UpdateOutcome::NotFound => {
+                return Err(internal(
+                    "createUser: a new user cannot conflict or be missing",
+                ));
             }
         })
+    }
+
+    /// Deletes the user and its nested records if `expectedUpdatedAt` is
+    /// still the user's `updatedAt`.
+    async fn delete_user(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_updated_at: Timestamp,
+    ) -> Result<DeleteUserResult> {
+        let Some(user_id) = parse_id(&id) else {
+            return Ok(DeleteUserResult::UserNotFound(user_not_found(id)));
+        };
+        let repo = ctx.data::<Repo>()?;
+        let scope = ctx.data::<Scope>()?;
+        let outcome = repo
+            .delete_user(*scope, user_id, expected_updated_at.0)
+            .await
+            .map_err(internal)?;
+        Ok(match outcome {
+            DeleteOutcome::Deleted => DeleteUserResult::DeleteUserSuccess(DeleteUserSuccess { id }),
+            DeleteOutcome::Conflict(current) => {
+                DeleteUserResult::UpdateConflict(conflict(expected_updated_at, *current))
+            }
+            DeleteOutcome::NotFound => DeleteUserResult::UserNotFound(user_not_found(id)),
+        })
+    }
+
+    /// Revokes one of the user's sessions; moves the user's `updatedAt`.
+    async fn revoke_session(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        expected_updated_at: Timestamp,
+        session_id: ID,
+    ) -> Result<UpdateUserResult> {
+        change_child(
+            ctx,
+            user_id,
+            expected_updated_at,
+            &session_id,
+            ChildChange::RevokeSession,
+        )
+        .await
+    }
+
+    /// Removes one of the user's MFA devices (the oldest remaining one
+    /// becomes the default if this was it); moves the user's `updatedAt`.
+    async fn remove_mfa_device(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        expected_updated_at: Timestamp,
+        device_id: ID,
+    ) -> Result<UpdateUserResult> {
+        change_child(
+            ctx,
+            user_id,
+            expected_updated_at,
+            &device_id,
+            ChildChange::RemoveMfaDevice,
+        )
+        .await
+    }
+
+    /// Makes one of the user's MFA devices its default; moves the user's `updatedAt`.
+    async fn set_default_mfa_device(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        expected_updated_at: Timestamp,
+        device_id: ID,
+    ) -> Result<UpdateUserResult> {
+        change_child(
+            ctx,
+            user_id,
+            expected_updated_at,
+            &device_id,
+            ChildChange::SetDefaultMfaDevice,
+        )
+        .await
     }
 }

@@ -1,21 +1,80 @@
 //! Query root.
 
-use async_graphql::{Context, Object, Result, ID};
+use async_graphql::connection::{Connection, CursorType, Edge};
+use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use uuid::Uuid;
 
 use super::errors::internal;
-use super::types::User;
-use crate::repo::{Repo, Scope};
+use super::inputs::UserFilter;
+use super::types::{Node, User};
+use crate::domain::format_instant;
+use crate::repo::{Repo, Scope, UserPosition};
+
+/// Most users one page may hold.
+pub const MAX_PAGE_SIZE: i32 = 100;
+/// Page size when `first` is not given.
+pub const DEFAULT_PAGE_SIZE: i32 = 20;
 
 /// Parses a client-supplied id; an id that is not a UUID names no record.
 pub fn parse_id(id: &ID) -> Option<Uuid> {
     Uuid::parse_str(id.as_str()).ok()
 }
 
+/// A client error in the arguments, with `extensions.code` `BAD_USER_INPUT`.
+fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
+}
+
+/// An opaque cursor: a user's position in the list, base64url-encoded.
+pub struct UserCursor(UserPosition);
+
+impl CursorType for UserCursor {
+    type Error = &'static str;
+
+    fn decode_cursor(text: &str) -> Result<Self, Self::Error> {
+        const INVALID: &str = "invalid cursor";
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| INVALID)?;
+        let text = String::from_utf8(bytes).map_err(|_| INVALID)?;
+        let (created_at, id) = text.split_once('|').ok_or(INVALID)?;
+        Ok(UserCursor(UserPosition {
+            created_at: created_at.parse().map_err(|_| INVALID)?,
+            id: id.parse().map_err(|_| INVALID)?,
+        }))
+    }
+
+    fn encode_cursor(&self) -> String {
+        let position = &self.0;
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}|{}",
+            format_instant(&position.created_at),
+            position.id
+        ))
+    }
+}
+
+/// Fields of the users connection beyond edges and page info.
+pub struct UsersTotal {
+    scope: Scope,
+    filter: crate::repo::UserFilter,
+}
+
+#[Object]
+impl UsersTotal {
+    /// How many users the filter selects, across all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let repo = ctx.data::<Repo>()?;
+        repo.count_users(self.scope, &self.filter)
+            .await
+            .map_err(internal)
+    }
+}
+
 /// The read operations.
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The user with this id, or null when there is none in your environment.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
@@ -26,5 +85,56 @@ impl QueryRoot {
         let scope = ctx.data::<Scope>()?;
         let user = repo.user(*scope, id).await.map_err(internal)?;
         Ok(user.map(User::from_row))
+    }
+
+    /// The users of your environment, oldest first (then by id), a page at a
+    /// time: pass a page's `pageInfo.endCursor` as `after` for the next.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 0 to 100, 20 when left out.")] first: Option<i32>,
+        #[graphql(desc = "A cursor from a previous page: start after it.")] after: Option<String>,
+        filter: Option<UserFilter>,
+    ) -> Result<Connection<UserCursor, User, UsersTotal>> {
+        let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(0..=MAX_PAGE_SIZE).contains(&first) {
+            return Err(bad_input(format!(
+                "first must be between 0 and {MAX_PAGE_SIZE}"
+            )));
+        }
+        let after = after
+            .map(|cursor| UserCursor::decode_cursor(&cursor).map_err(bad_input))
+            .transpose()?;
+        let repo = ctx.data::<Repo>()?;
+        let scope = *ctx.data::<Scope>()?;
+        let filter: crate::repo::UserFilter = filter.map(Into::into).unwrap_or_default();
+        let limit = i64::from(first) + 1;
+        let mut rows = repo
+            .users(scope, &filter, after.as_ref().map(|c| c.0), limit)
+            .await
+            .map_err(internal)?;
+        let has_next_page = rows.len() > first as usize;
+        rows.truncate(first as usize);
+        let mut connection = Connection::with_additional_fields(
+            after.is_some(),
+            has_next_page,
+            UsersTotal { scope, filter },
+        );
+        connection.edges = rows
+            .into_iter()
+            .map(|row| Edge::new(UserCursor(UserPosition::of(&row)), User::from_row(row)))
+            .collect();
+        Ok(connection)
+    }
+
+    /// Any object of your environment by its id (Relay object identification).
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        let Some(id) = parse_id(&id) else {
+            return Ok(None);
+        };
+        let repo = ctx.data::<Repo>()?;
+        let scope = ctx.data::<Scope>()?;
+        let node = repo.node(*scope, id).await.map_err(internal)?;
+        Ok(node.map(Node::from))
     }
 }

@@ -1,6 +1,6 @@
 //! The contract's custom scalars.
 
-use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use async_graphql::{Description, InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::{DateTime, Timelike, Utc};
 
 use crate::domain::format_instant;
@@ -10,11 +10,12 @@ use crate::domain::format_instant;
 /// Any offset is accepted on input (`+02:00` names the same instant as the
 /// UTC form). More precision than a microsecond is refused: nothing is
 /// stored that precisely, so such a value could never match a version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Description)]
 pub struct Timestamp(pub DateTime<Utc>);
 
 #[Scalar(
     name = "DateTime",
+    use_type_description,
     specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
 )]
 impl ScalarType for Timestamp {
@@ -46,10 +47,10 @@ impl ScalarType for Timestamp {
 ///
 /// Input of another JSON kind is reported as a field error of the mutation
 /// (`NOT_AN_OBJECT`) together with the input's other errors.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Description)]
 pub struct JsonObject(pub serde_json::Value);
 
-#[Scalar(name = "JSONObject")]
+#[Scalar(name = "JSONObject", use_type_description)]
 impl ScalarType for JsonObject {
     fn parse(value: Value) -> InputValueResult<Self> {
         value

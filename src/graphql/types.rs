@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Object, Result, ID};
+use async_graphql::{Context, Interface, Object, Result, SimpleObject, ID};
 
 use super::enums::{
     self, Chain, ChainalysisRisk, CredentialFormat, MfaBackupCodeAcknowledgement, MfaDeviceKind,
 };
 use super::errors::internal;
 use super::loaders::{
-    ChainalysisChecksOf, ChildLoader, MfaDevicesOf, OauthAccountsOf, SessionsOf,
+    ChainalysisChecksOf, ChildLoader, EnvironmentOf, MfaDevicesOf, OauthAccountsOf, SessionsOf,
     VerifiedCredentialsOf, WalletsOf,
 };
 use super::scalars::{JsonObject, Timestamp};
@@ -34,7 +34,8 @@ where
 /// A user, with its nested lists either already read (mutation results, one
 /// snapshot) or loaded on demand through the request's DataLoader.
 pub struct User {
-    row: UserRow,
+    // Boxed: a user row is large, and results and `Node` hold users by value.
+    row: Box<UserRow>,
     children: Option<Arc<Children>>,
 }
 
@@ -42,7 +43,7 @@ impl User {
     /// A user whose nested lists are loaded on demand.
     pub fn from_row(row: UserRow) -> Self {
         User {
-            row,
+            row: Box::new(row),
             children: None,
         }
     }
@@ -50,7 +51,7 @@ impl User {
     /// A user whose nested lists come from the same snapshot as the row.
     pub fn from_snapshot(snapshot: UserSnapshot) -> Self {
         User {
-            row: snapshot.user,
+            row: Box::new(snapshot.user),
             children: Some(Arc::new(snapshot.children)),
         }
     }
@@ -73,6 +74,49 @@ impl User {
         let loader = ctx.data::<DataLoader<ChildLoader>>()?;
         let rows = loader.load_one(key).await.map_err(internal)?;
         Ok(rows.unwrap_or_default())
+    }
+}
+
+/// A field the user's environment requires and the user has left empty.
+#[derive(SimpleObject)]
+pub struct MissingField {
+    /// The field's name, as in `User` and the input types.
+    pub field: String,
+}
+
+/// Whether the user field named `field` (its GraphQL name) has no value.
+/// Names that are not optional user fields are never missing.
+fn is_empty(user: &UserRow, field: &str) -> bool {
+    match field {
+        "lastVerifiedCredentialId" => user.last_verified_credential_id.is_none(),
+        "scope" => user.scope.is_none(),
+        "alias" => user.alias.is_none(),
+        "firstName" => user.first_name.is_none(),
+        "lastName" => user.last_name.is_none(),
+        "jobTitle" => user.job_title.is_none(),
+        "tShirtSize" => user.t_shirt_size.is_none(),
+        "team" => user.team.is_none(),
+        "country" => user.country.is_none(),
+        "email" => user.email.is_none(),
+        "phoneNumber" => user.phone_number.is_none(),
+        "policiesConsent" => user.policies_consent.is_none(),
+        "username" => user.username.is_none(),
+        "metadata" => user.metadata.is_none(),
+        "mfaBackupCodeAcknowledgement" => user.mfa_backup_code_acknowledgement.is_none(),
+        "btcWallet" => user.btc_wallet.is_none(),
+        "kdaWallet" => user.kda_wallet.is_none(),
+        "ltcWallet" => user.ltc_wallet.is_none(),
+        "ckbWallet" => user.ckb_wallet.is_none(),
+        "kasWallet" => user.kas_wallet.is_none(),
+        "dogeWallet" => user.doge_wallet.is_none(),
+        "emailNotification" => user.email_notification.is_none(),
+        "discordNotification" => user.discord_notification.is_none(),
+        "newsletterNotification" => user.newsletter_notification.is_none(),
+        "lists" => user.lists.is_none(),
+        "walletPublicKey" => user.wallet_public_key.is_none(),
+        "wallet" => user.wallet.is_none(),
+        "chain" => user.chain.is_none(),
+        _ => false,
     }
 }
 
@@ -180,6 +224,25 @@ impl User {
     }
     async fn newsletter_notification(&self) -> Option<bool> {
         self.row.newsletter_notification
+    }
+    /// The fields the user's environment requires that this user has left empty.
+    async fn missing_fields(&self, ctx: &Context<'_>) -> Result<Vec<MissingField>> {
+        let loader = ctx.data::<DataLoader<ChildLoader>>()?;
+        let environment = loader
+            .load_one(EnvironmentOf(self.row.environment_id.0))
+            .await
+            .map_err(internal)?;
+        let required: Vec<String> = match environment {
+            Some(environment) => {
+                serde_json::from_value(environment.required_fields.0).map_err(internal)?
+            }
+            None => Vec::new(),
+        };
+        Ok(required
+            .into_iter()
+            .filter(|field| is_empty(&self.row, field))
+            .map(|field| MissingField { field })
+            .collect())
     }
     async fn lists(&self) -> Result<Option<Vec<String>>> {
         self.row
@@ -359,5 +422,33 @@ impl ChainalysisCheckRow {
     }
     async fn created_at(&self) -> Timestamp {
         Timestamp(self.created_at.0)
+    }
+}
+
+/// An object that can be fetched again by its id with `Query.node`.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "Unique across all types."))]
+pub enum Node {
+    User(User),
+    VerifiedCredential(VerifiedCredentialRow),
+    Wallet(WalletRow),
+    Session(SessionRow),
+    MfaDevice(MfaDeviceRow),
+    OAuthAccount(OauthAccountRow),
+    ChainalysisCheck(ChainalysisCheckRow),
+}
+
+impl From<crate::repo::NodeRow> for Node {
+    fn from(row: crate::repo::NodeRow) -> Self {
+        use crate::repo::NodeRow;
+        match row {
+            NodeRow::User(row) => Node::User(User::from_row(*row)),
+            NodeRow::VerifiedCredential(row) => Node::VerifiedCredential(row),
+            NodeRow::Wallet(row) => Node::Wallet(row),
+            NodeRow::Session(row) => Node::Session(row),
+            NodeRow::MfaDevice(row) => Node::MfaDevice(row),
+            NodeRow::OauthAccount(row) => Node::OAuthAccount(row),
+            NodeRow::ChainalysisCheck(row) => Node::ChainalysisCheck(row),
+        }
     }
 }

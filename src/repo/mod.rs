@@ -1,6 +1,7 @@
 //! All SQL lives here: users, their nested records, environments, demo data.
 
 mod children;
+mod nodes;
 mod seed;
 mod users;
 
@@ -14,7 +15,9 @@ use crate::db::Db;
 use crate::domain::FieldError;
 
 pub use children::Children;
+pub use nodes::NodeRow;
 pub use seed::DEFAULT_ENVIRONMENT_ID;
+pub use users::{ChildChange, DeleteOutcome, UserFilter, UserPosition};
 
 /// Where "now" comes from; tests fix it to prove the version rules.
 pub trait Clock: Send + Sync {
