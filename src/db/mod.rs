@@ -16,7 +16,9 @@ use diesel::connection::{Instrumentation, InstrumentationEvent};
 
 use diesel::{Connection, ConnectionError, SqliteConnection};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
@@ -149,6 +151,7 @@ impl Db {
                 migrate_postgres(url).await?;
                 let counter = statements.clone();
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(move |url| {
                     let counter = counter.clone();
                     async move {
@@ -166,6 +169,7 @@ impl Db {
                 migrate_sqlite(path.clone()).await?;
                 let counter = statements.clone();
                 let mut config = ManagerConfig::<SqliteConn>::default();
+                config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup =
                     Box::new(move |url| establish_sqlite(url.to_owned(), counter.clone()).boxed());
                 let manager =
@@ -218,10 +222,10 @@ async fn establish_sqlite(
     statements: Arc<AtomicU64>,
 ) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&path).await?;
-    conn.set_instrumentation(count_statements(statements));
     conn.batch_execute(SQLITE_PRAGMAS)
         .await
         .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    conn.set_instrumentation(count_statements(statements));
     Ok(conn)
 }
 

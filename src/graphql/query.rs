@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::errors::internal;
 use super::inputs::UserFilter;
+use super::loaders::prime_user_page;
 use super::types::{Node, User};
 use crate::domain::format_instant;
 use crate::repo::{Repo, Scope, UserPosition};
@@ -115,6 +116,7 @@ impl QueryRoot {
             .map_err(internal)?;
         let has_next_page = rows.len() > first as usize;
         rows.truncate(first as usize);
+        prime_user_page(ctx, &rows).await?;
         let mut connection = Connection::with_additional_fields(
             after.is_some(),
             has_next_page,

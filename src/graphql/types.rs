@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Interface, Object, Result, SimpleObject, ID};
 
 use super::enums::{
@@ -10,8 +10,8 @@ use super::enums::{
 };
 use super::errors::internal;
 use super::loaders::{
-    ChainalysisChecksOf, ChildLoader, EnvironmentOf, MfaDevicesOf, OauthAccountsOf, SessionsOf,
-    VerifiedCredentialsOf, WalletsOf,
+    ChainalysisChecksOf, ChildLoader, EnvironmentOf, MfaDevicesOf, OauthAccountsOf, RequestLoader,
+    SessionsOf, VerifiedCredentialsOf, WalletsOf,
 };
 use super::scalars::{JsonObject, Timestamp};
 use crate::db::models::*;
@@ -71,7 +71,7 @@ impl User {
         if let Some(children) = &self.children {
             return Ok(pick(children).clone());
         }
-        let loader = ctx.data::<DataLoader<ChildLoader>>()?;
+        let loader = ctx.data::<RequestLoader>()?;
         let rows = loader.load_one(key).await.map_err(internal)?;
         Ok(rows.unwrap_or_default())
     }
@@ -227,7 +227,7 @@ impl User {
     }
     /// The fields the user's environment requires that this user has left empty.
     async fn missing_fields(&self, ctx: &Context<'_>) -> Result<Vec<MissingField>> {
-        let loader = ctx.data::<DataLoader<ChildLoader>>()?;
+        let loader = ctx.data::<RequestLoader>()?;
         let environment = loader
             .load_one(EnvironmentOf(self.row.environment_id.0))
             .await

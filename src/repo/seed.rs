@@ -58,6 +58,7 @@ fn demo_user(environment: Uuid, n: i64, now: DateTime<Utc>) -> DemoUser {
         .single()
         .unwrap_or(now);
     let created = DbTime(base + Duration::hours(n));
+    let later = DbTime(created.0 + Duration::minutes(30));
     let eth_address = format!("0x{:040x}", 0xa11ce_u64 * 1_000 + n as u64);
     let sol_address = format!("So1{:041}", n);
     let eth_credential = DbId(Uuid::new_v4());
@@ -111,15 +112,26 @@ fn demo_user(environment: Uuid, n: i64, now: DateTime<Utc>) -> DemoUser {
             expires_at: DbTime(created.0 + Duration::days(30)),
             revoked_at: None,
         }],
-        mfa_devices: vec![MfaDeviceRow {
-            id: DbId(Uuid::new_v4()),
-            user_id: id,
-            kind: "TOTP".into(),
-            name: Some("Authenticator".into()),
-            is_default: true,
-            verified_at: Some(created),
-            created_at: created,
-        }],
+        mfa_devices: vec![
+            MfaDeviceRow {
+                id: DbId(Uuid::new_v4()),
+                user_id: id,
+                kind: "TOTP".into(),
+                name: Some("Authenticator".into()),
+                is_default: true,
+                verified_at: Some(created),
+                created_at: created,
+            },
+            MfaDeviceRow {
+                id: DbId(Uuid::new_v4()),
+                user_id: id,
+                kind: "PASSKEY".into(),
+                name: Some("Laptop".into()),
+                is_default: false,
+                verified_at: Some(later),
+                created_at: later,
+            },
+        ],
         oauth_accounts: vec![OauthAccountRow {
             id: DbId(Uuid::new_v4()),
             user_id: id,

@@ -1,0 +1,328 @@
+//! Lists, creation, deletion, nested-record changes and object
+//! identification, over HTTP on SQLite and PostgreSQL.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::TestApp;
+use serde_json::{json, Value};
+use usergraph::repo::Scope;
+
+const PAGE: &str = "query($first: Int, $after: String, $filter: UserFilter) { \
+    users(first: $first, after: $after, filter: $filter) { totalCount \
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor } \
+    edges { cursor node { id createdAt email } } } }";
+
+const DELETE: &str =
+    "mutation($id: ID!, $v: DateTime!) { deleteUser(id: $id, expectedUpdatedAt: $v) { \
+    __typename ... on DeleteUserSuccess { id } ... on UpdateConflict { currentUser { updatedAt } } \
+    ... on UserNotFound { id } } }";
+
+const CREATE: &str = "mutation($input: CreateUserInput!) { createUser(input: $input) { __typename \
+    ... on CreateUserSuccess { user { id email firstName newUser createdAt updatedAt firstVisit lastVisit \
+    wallets { id } sessions { id } missingFields { field } } } \
+    ... on ValidationFailed { fieldErrors { field code } } } }";
+
+const CHILD_RESULT: &str = "__typename ... on UpdateUserSuccess { user { updatedAt \
+    sessions { id revokedAt } mfaDevices { id type isDefault } } } \
+    ... on UpdateConflict { currentUser { updatedAt } } ... on UserNotFound { id } \
+    ... on ValidationFailed { fieldErrors { field code } } ";
+
+/// Every nested list, for the statement count.
+const FULL_PAGE: &str = "query($first: Int) { users(first: $first) { totalCount edges { node { id \
+    verifiedCredentials { id } wallets { id } sessions { id } mfaDevices { id } oauthAccounts { id } \
+    chainalysisChecks { id } missingFields { field } } } } }";
+
+async fn page(app: &TestApp, first: i64, after: Option<&str>) -> Value {
+    app.gql(PAGE, json!({ "first": first, "after": after }))
+        .await["users"]
+        .clone()
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+async fn child_change(
+    app: &TestApp,
+    mutation: &str,
+    child_arg: &str,
+    user: &str,
+    version: &str,
+    child: &str,
+) -> Value {
+    let document = format!(
+        "mutation($user: ID!, $v: DateTime!, $child: ID!) {{ {mutation}(userId: $user, expectedUpdatedAt: $v, {child_arg}: $child) {{ {CHILD_RESULT} }} }}"
+    );
+    app.gql(
+        &document,
+        json!({ "user": user, "v": version, "child": child }),
+    )
+    .await[mutation]
+        .clone()
+}
+
+both_backends! {
+    async fn users_page_in_order_with_opaque_cursors(app: TestApp) {
+        app.seed(5).await;
+        let first = page(&app, 2, None).await;
+        assert_eq!(first["totalCount"], 5);
+        assert_eq!(first["pageInfo"]["hasNextPage"], true);
+        assert_eq!(first["pageInfo"]["hasPreviousPage"], false);
+        let cursor = first["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+        assert_eq!(first["edges"][1]["cursor"], cursor.as_str());
+        assert!(!cursor.contains(ids(&first)[1].as_str()), "cursors are opaque");
+
+        let second = page(&app, 2, Some(&cursor)).await;
+        assert_eq!(second["pageInfo"]["hasPreviousPage"], true);
+        let last = page(&app, 2, second["pageInfo"]["endCursor"].as_str()).await;
+        assert_eq!(last["pageInfo"]["hasNextPage"], false);
+
+        let all: Vec<String> = [ids(&first), ids(&second), ids(&last)].concat();
+        assert_eq!(ids(&page(&app, 100, None).await), all);
+        let created: Vec<String> = page(&app, 100, None).await["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["createdAt"].as_str().unwrap().to_owned())
+            .collect();
+        let mut sorted = created.clone();
+        sorted.sort();
+        assert_eq!(created, sorted, "oldest first");
+        assert_eq!(page(&app, 0, None).await["edges"], json!([]));
+    }
+
+    async fn users_page_size_and_cursor_are_checked(app: TestApp) {
+        for (first, after) in [(101, None), (-1, None), (10, Some("bm90LWEtY3Vyc29y")), (10, Some("%%%"))] {
+            let (status, body) = app
+                .post(json!({ "query": PAGE, "variables": { "first": first, "after": after } }))
+                .await;
+            assert_eq!(status, 200);
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+            assert!(body["errors"][0]["message"].as_str().unwrap().contains(if first == 10 { "cursor" } else { "100" }));
+        }
+        let one_hundred = page(&app, 100, None).await;
+        assert_eq!(one_hundred["edges"], json!([]));
+    }
+
+    async fn users_filter_by_email_username_and_creation(app: TestApp) {
+        let ids = app.seed(3).await;
+        let second = app.read_user(&ids[1]).await;
+        let by_email = app
+            .gql(PAGE, json!({ "filter": { "email": second["email"].as_str().unwrap().to_uppercase() } }))
+            .await;
+        assert_eq!(self::ids(&by_email["users"]), vec![ids[1].clone()]);
+        assert_eq!(by_email["users"]["totalCount"], 1);
+        let by_username = app.gql(PAGE, json!({ "filter": { "username": second["username"] } })).await;
+        assert_eq!(self::ids(&by_username["users"]), vec![ids[1].clone()]);
+        let after = app.gql(PAGE, json!({ "filter": { "createdAfter": second["createdAt"] } })).await;
+        assert_eq!(self::ids(&after["users"]), vec![ids[2].clone()]);
+        let before = app.gql(PAGE, json!({ "filter": { "createdBefore": second["createdAt"] } })).await;
+        assert_eq!(self::ids(&before["users"]), vec![ids[0].clone()]);
+    }
+
+    async fn nested_lists_cost_the_same_for_one_user_or_a_hundred(app: TestApp) {
+        app.seed(100).await;
+        let mut counts = Vec::new();
+        for first in [1, 100] {
+            let before = app.repo.db().statements_run();
+            let data = app.gql(FULL_PAGE, json!({ "first": first })).await;
+            counts.push(app.repo.db().statements_run() - before);
+            assert_eq!(data["users"]["edges"].as_array().unwrap().len(), first);
+            assert_eq!(data["users"]["edges"][0]["node"]["mfaDevices"].as_array().unwrap().len(), 2);
+        }
+        assert_eq!(counts[0], counts[1], "statements for first: 1 and first: 100: {counts:?}");
+        // The page, the count, six nested relations and the environment.
+        assert!(counts[1] <= 9, "{counts:?}");
+    }
+
+    async fn paging_sees_every_user_once_during_concurrent_updates(app: TestApp) {
+        let seeded = app.seed(250).await;
+        let app = Arc::new(app);
+        let writer = {
+            let (app, seeded) = (app.clone(), seeded.clone());
+            tokio::spawn(async move {
+                let mut updates = 0;
+                for round in 0..3 {
+                    for id in seeded.iter().step_by(7) {
+                        let user = app.read_user(id).await;
+                        let version = user["updatedAt"].as_str().unwrap();
+                        let result = app.update(id, version, json!({ "team": format!("r{round}") })).await;
+                        assert_eq!(result["__typename"], "UpdateUserSuccess");
+                        updates += 1;
+                    }
+                }
+                updates
+            })
+        };
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = page(&app, 100, after.as_deref()).await;
+            seen.extend(ids(&page));
+            if page["pageInfo"]["hasNextPage"] == false {
+                break;
+            }
+            after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        }
+        assert!(writer.await.unwrap() > 0);
+        assert_eq!(seen.len(), 250);
+        let all = ids(&page(&app, 100, None).await);
+        assert_eq!(&seen[..100], &all[..], "in order");
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 250, "each user exactly once");
+        let mut expected = seeded.clone();
+        expected.sort();
+        assert_eq!(unique, expected);
+    }
+
+    async fn create_user_applies_the_update_rules(app: TestApp) {
+        let data = app
+            .gql(CREATE, json!({ "input": { "email": "New.Person@example.com", "firstName": "New", "newUser": false } }))
+            .await;
+        let result = &data["createUser"];
+        assert_eq!(result["__typename"], "CreateUserSuccess", "{result}");
+        let user = &result["user"];
+        assert_eq!(user["email"], "New.Person@example.com");
+        assert_eq!(user["newUser"], false);
+        assert_eq!(user["createdAt"], user["updatedAt"]);
+        assert_eq!(user["firstVisit"], user["createdAt"]);
+        assert_eq!(user["wallets"], json!([]));
+        assert_eq!(user["missingFields"], json!([]));
+        let stored = app.read_user(user["id"].as_str().unwrap()).await;
+        assert_eq!(stored["firstName"], "New");
+
+        let data = app
+            .gql(CREATE, json!({ "input": { "email": "new.person@EXAMPLE.com", "firstName": " ", "phoneNumber": "123", "newUser": null } }))
+            .await;
+        let result = &data["createUser"];
+        assert_eq!(result["__typename"], "ValidationFailed");
+        let mut codes: Vec<(String, String)> = result["fieldErrors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["field"].as_str().unwrap().into(), e["code"].as_str().unwrap().into()))
+            .collect();
+        codes.sort();
+        assert_eq!(
+            codes,
+            [("email", "TAKEN"), ("firstName", "BLANK"), ("newUser", "REQUIRED"), ("phoneNumber", "INVALID_PHONE_NUMBER")]
+                .map(|(f, c)| (f.to_owned(), c.to_owned()))
+        );
+        assert_eq!(page(&app, 10, None).await["totalCount"], 1, "nothing else was created");
+    }
+
+    async fn delete_user_is_guarded_by_its_version(app: TestApp) {
+        let ids = app.seed(2).await;
+        let user = app.read_user(&ids[0]).await;
+        let wallet = user["wallets"][0]["id"].as_str().unwrap().to_owned();
+        let updated = app.update(&ids[0], user["updatedAt"].as_str().unwrap(), json!({ "team": "x" })).await;
+
+        let stale = app.gql(DELETE, json!({ "id": ids[0], "v": user["updatedAt"] })).await;
+        assert_eq!(stale["deleteUser"]["__typename"], "UpdateConflict");
+        assert_eq!(stale["deleteUser"]["currentUser"]["updatedAt"], updated["user"]["updatedAt"]);
+        assert!(app.read_user(&ids[0]).await.is_object());
+
+        let done = app.gql(DELETE, json!({ "id": ids[0], "v": updated["user"]["updatedAt"] })).await;
+        assert_eq!(done["deleteUser"], json!({ "__typename": "DeleteUserSuccess", "id": ids[0] }));
+        assert_eq!(app.gql("query($id: ID!) { user(id: $id) { id } }", json!({ "id": ids[0] })).await["user"], Value::Null);
+        let node = app.gql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": wallet })).await;
+        assert_eq!(node["node"], Value::Null, "nested records went with the user");
+        assert_eq!(app.read_user(&ids[1]).await["wallets"].as_array().unwrap().len(), 2, "nothing else did");
+
+        let again = app.gql(DELETE, json!({ "id": ids[0], "v": updated["user"]["updatedAt"] })).await;
+        assert_eq!(again["deleteUser"]["__typename"], "UserNotFound");
+    }
+
+    async fn missing_fields_follow_the_environment(app: TestApp) {
+        // The default environment requires an email; demo users have one.
+        let id = app.seed(1).await.remove(0);
+        let query = "query($id: ID!) { user(id: $id) { updatedAt missingFields { field } } }";
+        let user = app.gql(query, json!({ "id": id })).await["user"].clone();
+        assert_eq!(user["missingFields"], json!([]));
+        app.update(&id, user["updatedAt"].as_str().unwrap(), json!({ "email": null })).await;
+        let user = app.gql(query, json!({ "id": id })).await["user"].clone();
+        assert_eq!(user["missingFields"], json!([{ "field": "email" }]));
+    }
+
+    async fn node_resolves_every_type_within_the_environment(app: TestApp) {
+        let id = app.seed(1).await.remove(0);
+        let user = app.read_user(&id).await;
+        let query = "query($id: ID!) { node(id: $id) { __typename id ... on Wallet { chain } ... on User { email } } }";
+        let node = app.gql(query, json!({ "id": id })).await["node"].clone();
+        assert_eq!(node["__typename"], "User");
+        assert_eq!(node["email"], user["email"]);
+        for (list, typename) in [
+            ("wallets", "Wallet"),
+            ("sessions", "Session"),
+            ("mfaDevices", "MfaDevice"),
+            ("verifiedCredentials", "VerifiedCredential"),
+            ("oauthAccounts", "OAuthAccount"),
+            ("chainalysisChecks", "ChainalysisCheck"),
+        ] {
+            let child = user[list][0]["id"].as_str().unwrap();
+            let node = app.gql(query, json!({ "id": child })).await["node"].clone();
+            assert_eq!(node["__typename"], typename);
+            assert_eq!(node["id"], child);
+        }
+
+        let other = app.repo.create_environment("other").await.unwrap();
+        let foreign = app.seed_in(Scope { environment_id: other }, 1).await.remove(0);
+        for id in [foreign.as_str(), "not-a-uuid", "0f8fad5b-d9cb-469f-a165-70867728950e"] {
+            assert_eq!(app.gql(query, json!({ "id": id })).await["node"], Value::Null, "{id}");
+        }
+    }
+
+    async fn nested_changes_move_the_version(app: TestApp) {
+        let ids = app.seed(2).await;
+        let user = app.read_user(&ids[0]).await;
+        let v0 = user["updatedAt"].as_str().unwrap().to_owned();
+        let session = user["sessions"][0]["id"].as_str().unwrap().to_owned();
+        let (totp, passkey) = (user["mfaDevices"][0]["id"].as_str().unwrap(), user["mfaDevices"][1]["id"].as_str().unwrap());
+        assert_eq!(user["mfaDevices"][0]["isDefault"], true);
+
+        let revoked = child_change(&app, "revokeSession", "sessionId", &ids[0], &v0, &session).await;
+        assert_eq!(revoked["__typename"], "UpdateUserSuccess", "{revoked}");
+        assert!(revoked["user"]["sessions"][0]["revokedAt"].is_string());
+        let v1 = revoked["user"]["updatedAt"].as_str().unwrap().to_owned();
+        assert!(v1 > v0);
+
+        // A client holding the old version learns that the user changed.
+        let stale = child_change(&app, "setDefaultMfaDevice", "deviceId", &ids[0], &v0, passkey).await;
+        assert_eq!(stale["__typename"], "UpdateConflict");
+        assert_eq!(stale["currentUser"]["updatedAt"], v1.as_str());
+
+        let flipped = child_change(&app, "setDefaultMfaDevice", "deviceId", &ids[0], &v1, passkey).await;
+        let devices = &flipped["user"]["mfaDevices"];
+        assert_eq!((devices[0]["isDefault"].clone(), devices[1]["isDefault"].clone()), (json!(false), json!(true)));
+        let v2 = flipped["user"]["updatedAt"].as_str().unwrap().to_owned();
+
+        let removed = child_change(&app, "removeMfaDevice", "deviceId", &ids[0], &v2, passkey).await;
+        assert_eq!(removed["user"]["mfaDevices"], json!([{ "id": totp, "type": "TOTP", "isDefault": true }]));
+        let v3 = removed["user"]["updatedAt"].as_str().unwrap().to_owned();
+
+        // Another user's session, or no session at all: a field error, nothing changes.
+        let theirs = app.read_user(&ids[1]).await["sessions"][0]["id"].as_str().unwrap().to_owned();
+        for session in [theirs.as_str(), "nope"] {
+            let result = child_change(&app, "revokeSession", "sessionId", &ids[0], &v3, session).await;
+            assert_eq!(result["fieldErrors"], json!([{ "field": "sessionId", "code": "NOT_FOUND" }]));
+        }
+        assert_eq!(app.read_user(&ids[0]).await["updatedAt"], v3.as_str());
+        let missing = child_change(&app, "revokeSession", "sessionId", "0f8fad5b-d9cb-469f-a165-70867728950e", &v3, &session).await;
+        assert_eq!(missing["__typename"], "UserNotFound");
+    }
+}
