@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 /// The embedded default: a SQLite file in the working directory.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://./usergraph.db";
+pub const DEFAULT_SQLITE_PATH: &str = "./usergraph.db";
 
 /// Where the data lives: PostgreSQL or an embedded SQLite file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,13 +51,83 @@ impl FromStr for DatabaseUrl {
 /// Database flags shared by every command that opens the database.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
-    /// postgres://… (or postgresql://…) for PostgreSQL, sqlite://PATH for the embedded database.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: DatabaseUrl,
+    /// postgres://… (or postgresql://…) for PostgreSQL, sqlite://PATH for an
+    /// embedded database. Without it: the demo mode on sqlite://./usergraph.db.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<DatabaseUrl>,
 
     /// Most connections the pool opens.
     #[arg(long, env = "USERGRAPH_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: usize,
+}
+
+impl DatabaseArgs {
+    /// Flags naming `url`, with the default pool size.
+    pub fn for_url(url: DatabaseUrl) -> Self {
+        DatabaseArgs {
+            database_url: Some(url),
+            max_connections: 16,
+        }
+    }
+
+    /// The database to open: the given URL, else the embedded default.
+    pub fn url(&self) -> DatabaseUrl {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::Sqlite(DEFAULT_SQLITE_PATH.into()))
+    }
+
+    /// True when no database was named: the zero-setup demo mode.
+    pub fn is_demo(&self) -> bool {
+        self.database_url.is_none()
+    }
+}
+
+/// Abuse limits. Each refusal is a GraphQL error with a stable
+/// `extensions.code`, given before any resolver runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Deepest selection nesting a query may have (code DEPTH_LIMIT_EXCEEDED).
+    #[arg(long, env = "USERGRAPH_MAX_DEPTH", default_value_t = 16)]
+    pub max_depth: usize,
+
+    /// Highest query cost, one per field, list fields times their page size
+    /// (code COMPLEXITY_LIMIT_EXCEEDED).
+    #[arg(long, env = "USERGRAPH_MAX_COMPLEXITY", default_value_t = 10_000)]
+    pub max_complexity: usize,
+
+    /// Most aliased fields in one document (code ALIAS_LIMIT_EXCEEDED).
+    #[arg(long, env = "USERGRAPH_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+
+    /// Most fields at the root of the operation (code ROOT_FIELD_LIMIT_EXCEEDED).
+    #[arg(long, env = "USERGRAPH_MAX_ROOT_FIELDS", default_value_t = 10)]
+    pub max_root_fields: usize,
+
+    /// Longest query text, in bytes (code QUERY_TOO_LARGE).
+    #[arg(long, env = "USERGRAPH_MAX_QUERY_BYTES", default_value_t = 32 * 1024)]
+    pub max_query_bytes: usize,
+
+    /// Largest request body, in bytes (HTTP 413, code PAYLOAD_TOO_LARGE).
+    #[arg(long, env = "USERGRAPH_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Longest a request may run, in milliseconds (HTTP 503, code REQUEST_TIMEOUT).
+    #[arg(long, env = "USERGRAPH_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        use clap::Parser;
+        /// Parses no arguments, so the defaults live in the attributes only.
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            limits: Limits,
+        }
+        Defaults::parse_from(["usergraph"]).limits
+    }
 }
 
 /// Flags of `usergraph serve`.
@@ -69,6 +139,24 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub limits: Limits,
+
+    /// Browser origins allowed to call the API (CORS), comma-separated;
+    /// `*` allows any origin (never with credentials). The demo mode also
+    /// allows http://localhost and http://127.0.0.1 on any port.
+    #[arg(
+        long = "cors-origin",
+        env = "USERGRAPH_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Answer introspection queries with an error (on by default: clients
+    /// and code generators need them).
+    #[arg(long, env = "USERGRAPH_DISABLE_INTROSPECTION")]
+    pub disable_introspection: bool,
 }
 
 #[cfg(test)]

@@ -1,49 +1,123 @@
-//! The axum router: `/graphql` (POST executes, GET serves GraphiQL) and `/health`.
+//! The axum router: `/graphql` (POST executes, GET serves GraphiQL) and
+//! `/health`.
+//!
+//! Every POST gets a request id (the `x-request-id` response header, and
+//! `extensions.requestId` on internal errors; the log carries the same id).
+//! Its order of checks: body size, bearer token, media type, JSON, batch,
+//! query size; then the schema's own limits, before any resolver runs.
+
+use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use serde_json::{json, Value};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
 
+use crate::config::Limits;
+use crate::graphql::errors::INTERNAL_SERVER_ERROR;
 use crate::graphql::loaders::request_loader;
 use crate::graphql::AppSchema;
-use crate::repo::{Repo, Scope};
-
-/// Largest request body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+use crate::repo::Repo;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
+const REQUEST_ID: &str = "x-request-id";
+
+/// How the HTTP layer behaves.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    pub limits: Limits,
+    /// Origins allowed by CORS; `*` allows any.
+    pub cors_origins: Vec<String>,
+    /// Also allow http://localhost and http://127.0.0.1 origins (demo mode).
+    pub cors_allow_localhost: bool,
+    /// A token GraphiQL sends by default (demo mode only).
+    pub playground_token: Option<String>,
+}
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
     pub repo: Repo,
-    /// The environment requests act in.
-    pub scope: Scope,
+    pub options: std::sync::Arc<HttpOptions>,
 }
 
 /// The service's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let cors = cors_layer(&state.options);
+    let body_limit = DefaultBodyLimit::max(state.options.limits.max_body_bytes);
+    let router = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/health", get(health))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .layer(body_limit)
+        .with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("usergraph")
-            .finish(),
+/// CORS for the listed origins (and localhost in demo mode). Credentials
+/// are never allowed: clients authenticate with a bearer header, not cookies.
+fn cors_layer(options: &HttpOptions) -> Option<CorsLayer> {
+    if options.cors_origins.is_empty() && !options.cors_allow_localhost {
+        return None;
+    }
+    let allow_origin = if options.cors_origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        let listed: Vec<String> = options.cors_origins.clone();
+        let localhost = options.cors_allow_localhost;
+        AllowOrigin::predicate(move |origin, _| {
+            let Ok(origin) = origin.to_str() else {
+                return false;
+            };
+            listed.iter().any(|allowed| allowed == origin) || (localhost && is_localhost(origin))
+        })
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .expose_headers([header::HeaderName::from_static(REQUEST_ID)])
+            .max_age(Duration::from_secs(600)),
     )
+}
+
+/// `http://localhost[:port]` or `http://127.0.0.1[:port]`.
+fn is_localhost(origin: &str) -> bool {
+    ["http://localhost", "http://127.0.0.1"].iter().any(|host| {
+        origin.strip_prefix(host).is_some_and(|rest| {
+            rest.is_empty()
+                || rest
+                    .strip_prefix(':')
+                    .is_some_and(|port| port.parse::<u16>().is_ok())
+        })
+    })
+}
+
+async fn graphiql(State(state): State<AppState>) -> Html<String> {
+    let authorization = state
+        .options
+        .playground_token
+        .as_ref()
+        .map(|token| format!("Bearer {token}"));
+    let mut page = GraphiQLSource::build()
+        .endpoint("/graphql")
+        .title("usergraph");
+    if let Some(authorization) = &authorization {
+        page = page.header("Authorization", authorization);
+    }
+    Html(page.finish())
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -60,30 +134,83 @@ async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-/// A GraphQL error response for a request that could not be executed.
-fn request_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+/// A GraphQL error response for a request that was not executed.
+fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     let body = json!({ "errors": [{ "message": message.into(), "extensions": { "code": code } }] });
-    (status, Json(body)).into_response()
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 async fn graphql(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let span = tracing::info_span!("graphql", request_id = %request_id);
+    let mut response = handle_graphql(&state, &headers, body, &request_id)
+        .instrument(span)
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+async fn handle_graphql(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    request_id: &str,
+) -> Response {
+    let limits = &state.options.limits;
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return request_error(
+            return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
-                format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+                format!("the request body exceeds {} bytes", limits.max_body_bytes),
             );
         }
-        Err(rejection) => {
-            return request_error(rejection.status(), "BAD_REQUEST", rejection.body_text());
+        Err(rejection) => return refuse(rejection.status(), "BAD_REQUEST", rejection.body_text()),
+    };
+
+    let Some(token) = bearer_token(headers) else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "send an API token as `Authorization: Bearer <token>`",
+        );
+    };
+    let scope = match state.repo.scope_for_token(token).await {
+        Ok(Some(scope)) => scope,
+        Ok(None) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "the API token is invalid or revoked",
+            );
+        }
+        Err(error) => {
+            tracing::error!(%error, "token lookup failed");
+            return internal_error(request_id);
         }
     };
+
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -93,32 +220,80 @@ async fn graphql(
         .to_ascii_lowercase()
         .starts_with(JSON)
     {
-        return request_error(
+        return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
             "send the request as application/json",
         );
     }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BATCHING_NOT_SUPPORTED",
+            "batched requests are not accepted: send one operation per request",
+        );
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
-            return request_error(
+            return refuse(
                 StatusCode::BAD_REQUEST,
                 "BAD_REQUEST",
-                format!("request body is not a GraphQL request in JSON: {error}"),
+                format!("the request body is not a GraphQL request in JSON: {error}"),
             );
         }
     };
-    let request = request.data(request_loader(&state.repo)).data(state.scope);
-    let response = state.schema.execute(request).await;
-    graphql_response(&headers, response)
+    if request.query.len() > limits.max_query_bytes {
+        let error = crate::graphql::limits::refusal(
+            "QUERY_TOO_LARGE",
+            format!(
+                "the query is {} bytes long; at most {} are allowed",
+                request.query.len(),
+                limits.max_query_bytes
+            ),
+        );
+        return graphql_response(
+            headers,
+            async_graphql::Response::from_errors(vec![error]),
+            request_id,
+        );
+    }
+
+    let request = request.data(request_loader(&state.repo)).data(scope);
+    let timeout = Duration::from_millis(limits.request_timeout_ms);
+    match tokio::time::timeout(timeout, state.schema.execute(request)).await {
+        Ok(response) => graphql_response(headers, response, request_id),
+        Err(_) => {
+            tracing::warn!(timeout_ms = limits.request_timeout_ms, "request timed out");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "REQUEST_TIMEOUT",
+                format!(
+                    "the request took longer than {} ms",
+                    limits.request_timeout_ms
+                ),
+            )
+        }
+    }
+}
+
+fn internal_error(request_id: &str) -> Response {
+    let body = json!({ "errors": [{
+        "message": "internal server error",
+        "extensions": { "code": INTERNAL_SERVER_ERROR, "requestId": request_id },
+    }] });
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
 /// Encodes a response as GraphQL over HTTP says: with the
 /// `application/graphql-response+json` media type when the client accepts it
 /// (and then 4xx for requests that could not be executed), else as
-/// `application/json` with 200.
-fn graphql_response(headers: &HeaderMap, response: async_graphql::Response) -> Response {
+/// `application/json` with 200. Internal errors get the request id.
+fn graphql_response(
+    headers: &HeaderMap,
+    response: async_graphql::Response,
+    request_id: &str,
+) -> Response {
     let accepts_graphql_response = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -133,16 +308,19 @@ fn graphql_response(headers: &HeaderMap, response: async_graphql::Response) -> R
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "cannot encode response");
-            return request_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
-                "internal server error",
-            );
+            return internal_error(request_id);
         }
     };
-    if not_executed {
-        if let Some(object) = body.as_object_mut() {
+    if let Some(object) = body.as_object_mut() {
+        if not_executed {
             object.remove("data");
+        }
+        if let Some(Value::Array(errors)) = object.get_mut("errors") {
+            for error in errors {
+                if error["extensions"]["code"] == INTERNAL_SERVER_ERROR {
+                    error["extensions"]["requestId"] = Value::from(request_id);
+                }
+            }
         }
     }
     let (status, media_type) = match (accepts_graphql_response, not_executed) {
@@ -156,4 +334,39 @@ fn graphql_response(headers: &HeaderMap, response: async_graphql::Response) -> R
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn localhost_origins() {
+        assert!(is_localhost("http://localhost"));
+        assert!(is_localhost("http://localhost:5173"));
+        assert!(is_localhost("http://127.0.0.1:8080"));
+        assert!(!is_localhost("http://localhost.evil.com"));
+        assert!(!is_localhost("https://localhost:3000"));
+        assert!(!is_localhost("http://localhost:abc"));
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  abc "),
+        );
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer_token(&headers), None);
+    }
 }

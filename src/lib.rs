@@ -15,10 +15,15 @@ use tokio::net::TcpListener;
 
 use crate::config::{DatabaseArgs, ServeArgs};
 use crate::db::Db;
+use crate::graphql::SchemaOptions;
+use crate::http::HttpOptions;
 use crate::repo::{Clock, Repo, Scope, SystemClock, DEFAULT_ENVIRONMENT_ID};
 
 /// How many demo users a new embedded database starts with.
 pub const DEMO_USERS: usize = 5;
+
+/// Name of the token the demo mode makes for its playground at each start.
+const PLAYGROUND_TOKEN: &str = "demo playground";
 
 /// An opened, migrated database with its repository.
 pub struct App {
@@ -30,7 +35,7 @@ pub struct App {
 impl App {
     /// Opens and migrates the database; a new embedded database gets demo data.
     pub async fn open(args: &DatabaseArgs, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
-        let opened = Db::open(&args.database_url, args.max_connections).await?;
+        let opened = Db::open(&args.url(), args.max_connections).await?;
         let repo = Repo::new(opened.db, clock);
         repo.ensure_default_environment().await?;
         let demo_users = if opened.created {
@@ -42,16 +47,17 @@ impl App {
     }
 
     /// The HTTP service over this app's repository.
-    pub fn router(&self) -> axum::Router {
+    pub fn router(&self, schema: &SchemaOptions, http: HttpOptions) -> axum::Router {
         http::router(http::AppState {
-            schema: graphql::build_schema(self.repo.clone()),
+            schema: graphql::build_schema(self.repo.clone(), schema),
             repo: self.repo.clone(),
-            scope: default_scope(),
+            options: Arc::new(http),
         })
     }
 }
 
-/// The environment requests act in until API tokens select one.
+/// The environment `seed` and `token create` use when none is named, and
+/// the one the demo mode serves.
 pub fn default_scope() -> Scope {
     Scope {
         environment_id: DEFAULT_ENVIRONMENT_ID,
@@ -63,15 +69,45 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::open(&args.database, Arc::new(SystemClock)).await?;
     let listener = TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
+    let demo = args.database.is_demo();
+    let playground_token = if demo {
+        // The token is shown once and stored hashed, so each start makes a
+        // new one and retires the previous start's.
+        app.repo
+            .revoke_tokens_named(DEFAULT_ENVIRONMENT_ID, PLAYGROUND_TOKEN)
+            .await?;
+        Some(
+            app.repo
+                .create_token(DEFAULT_ENVIRONMENT_ID, PLAYGROUND_TOKEN)
+                .await?
+                .token,
+        )
+    } else {
+        None
+    };
     if !app.demo_users.is_empty() {
         println!("new database: added {} demo users:", app.demo_users.len());
         for id in &app.demo_users {
             println!("  {id}");
         }
     }
+    if let Some(token) = &playground_token {
+        println!("demo mode: API token for this run (GraphiQL already sends it):");
+        println!("  Authorization: Bearer {token}");
+    }
+    let schema = SchemaOptions {
+        limits: args.limits.clone(),
+        disable_introspection: args.disable_introspection,
+    };
+    let http = HttpOptions {
+        limits: args.limits,
+        cors_origins: args.cors_origins,
+        cors_allow_localhost: demo,
+        playground_token,
+    };
     // Tests and scripts read this line to find the port.
     println!("usergraph listening on http://{address}/graphql (GraphiQL: open it in a browser)");
-    axum::serve(listener, app.router())
+    axum::serve(listener, app.router(&schema, http))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())

@@ -1,11 +1,11 @@
-//! Command line: serve | migrate | schema | seed.
+//! Command line: serve | migrate | schema | seed | environment | token.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use usergraph::config::{DatabaseArgs, ServeArgs};
-use usergraph::repo::SystemClock;
+use usergraph::repo::{Scope, SystemClock};
 use usergraph::{default_scope, App};
 
 /// GraphQL API server for user records.
@@ -33,9 +33,58 @@ enum Command {
         /// How many users to add.
         #[arg(long, default_value_t = 10)]
         users: usize,
+        /// The environment to fill (default: the default environment).
+        #[arg(long)]
+        environment: Option<uuid::Uuid>,
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Manage environments (tenants).
+    #[command(subcommand)]
+    Environment(EnvironmentCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum EnvironmentCommand {
+    /// Create an environment; prints its id on the last line.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token; prints it on the last line (it is shown only once).
+    Create {
+        /// The environment the token acts in (default: the default environment).
+        #[arg(long)]
+        environment: Option<uuid::Uuid>,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "api")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke an API token, given the token itself or its id.
+    Revoke {
+        token: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+fn scope(environment: Option<uuid::Uuid>) -> Scope {
+    environment.map_or_else(default_scope, |environment_id| Scope { environment_id })
+}
+
+async fn open(database: &DatabaseArgs) -> anyhow::Result<App> {
+    App::open(database, Arc::new(SystemClock)).await
 }
 
 #[tokio::main]
@@ -48,26 +97,51 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let mut out = std::io::stdout();
     match cli.command {
-        None => usergraph::serve(cli.serve).await,
-        Some(Command::Serve(args)) => usergraph::serve(args).await,
+        None => usergraph::serve(cli.serve).await?,
+        Some(Command::Serve(args)) => usergraph::serve(args).await?,
         Some(Command::Migrate(args)) => {
-            usergraph::db::migrate(&args.database_url).await?;
-            println!("migrations applied");
-            Ok(())
+            usergraph::db::migrate(&args.url()).await?;
+            writeln!(out, "migrations applied")?;
         }
-        Some(Command::Schema) => {
-            print!("{}", usergraph::graphql::sdl());
-            Ok(())
-        }
-        Some(Command::Seed { users, database }) => {
-            let app = App::open(&database, Arc::new(SystemClock)).await?;
-            let ids = app.repo.seed_users(default_scope(), users).await?;
-            let mut out = std::io::stdout().lock();
-            for id in ids {
+        Some(Command::Schema) => write!(out, "{}", usergraph::graphql::sdl())?,
+        Some(Command::Seed {
+            users,
+            environment,
+            database,
+        }) => {
+            let app = open(&database).await?;
+            for id in app.repo.seed_users(scope(environment), users).await? {
                 writeln!(out, "{id}")?;
             }
-            Ok(())
+        }
+        Some(Command::Environment(EnvironmentCommand::Create { name, database })) => {
+            let app = open(&database).await?;
+            let id = app.repo.create_environment(&name).await?;
+            writeln!(out, "created environment {name:?}:\n{id}")?;
+        }
+        Some(Command::Token(TokenCommand::Create {
+            environment,
+            name,
+            database,
+        })) => {
+            let app = open(&database).await?;
+            let environment = scope(environment).environment_id;
+            let token = app.repo.create_token(environment, &name).await?;
+            writeln!(
+                out,
+                "created token {} for environment {environment}; it is shown only this once:\n{}",
+                token.id, token.token
+            )?;
+        }
+        Some(Command::Token(TokenCommand::Revoke { token, database })) => {
+            let app = open(&database).await?;
+            if !app.repo.revoke_token(&token).await? {
+                anyhow::bail!("no active token matches");
+            }
+            writeln!(out, "token revoked")?;
         }
     }
+    Ok(())
 }

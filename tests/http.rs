@@ -83,7 +83,7 @@ both_backends! {
     }
 
     async fn oversized_body_is_refused(app: TestApp) {
-        let padding = "x".repeat(usergraph::http::MAX_BODY_BYTES);
+        let padding = "x".repeat(usergraph::config::Limits::default().max_body_bytes);
         let body = json!({ "query": "{ __typename }", "variables": { "pad": padding } }).to_string();
         let (status, _, body) = raw(&app, body, "application/json", "application/json").await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);

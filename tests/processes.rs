@@ -74,8 +74,19 @@ async fn two_processes_one_winner(backend: Backend) {
     assert_eq!(ids.len(), 2, "seed prints one id per line");
     let id = ids[0].clone();
 
+    let created = usergraph(&["token", "create", "--name", "processes"], &url)
+        .output()
+        .expect("run token create");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let token = stdout.lines().last().expect("token on the last line");
+
     let servers = [start_server(&url), start_server(&url)];
-    let client = reqwest::Client::new();
+    let client = common::client_with_token(token);
     let read = json!({ "query": "query($id: ID!) { user(id: $id) { updatedAt } }", "variables": { "id": id } });
     let user: Value = client
         .post(&servers[0].endpoint)

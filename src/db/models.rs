@@ -171,3 +171,15 @@ pub struct ChainalysisCheckRow {
     pub risk_level: String,
     pub created_at: DbTime,
 }
+
+/// An API token, known only by its hash.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiTokenRow {
+    pub id: DbId,
+    pub environment_id: DbId,
+    pub name: String,
+    pub token_hash: String,
+    pub created_at: DbTime,
+    pub revoked_at: Option<DbTime>,
+}

@@ -162,3 +162,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_accounts,
     chainalysis_checks,
 );
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{Id, Instant};
+
+    api_tokens (id) {
+        id -> Id,
+        environment_id -> Id,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> Instant,
+        revoked_at -> Nullable<Instant>,
+    }
+}
+
+diesel::joinable!(api_tokens -> environments (environment_id));
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, environments);

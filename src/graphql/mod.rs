@@ -5,6 +5,7 @@ mod absent_variables;
 mod enums;
 pub mod errors;
 mod inputs;
+pub mod limits;
 pub mod loaders;
 mod mutation;
 mod query;
@@ -16,6 +17,9 @@ use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
+use std::sync::Arc;
+
+use crate::config::Limits;
 use crate::repo::Repo;
 
 /// The executable schema.
@@ -26,9 +30,24 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
         .extension(absent_variables::AbsentVariables)
 }
 
+/// How the served schema behaves beyond its types.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaOptions {
+    pub limits: Limits,
+    /// Refuse introspection queries.
+    pub disable_introspection: bool,
+}
+
 /// The schema serving requests against `repo`.
-pub fn build_schema(repo: Repo) -> AppSchema {
-    builder().data(repo).finish()
+pub fn build_schema(repo: Repo, options: &SchemaOptions) -> AppSchema {
+    let builder = builder()
+        .extension(limits::QueryLimits(Arc::new(options.limits.clone())))
+        .data(repo);
+    if options.disable_introspection {
+        builder.disable_introspection().finish()
+    } else {
+        builder.finish()
+    }
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.

@@ -72,6 +72,13 @@ impl UsersTotal {
     }
 }
 
+/// The cost of a page: its size times the cost of one node, plus the
+/// connection's own fields.
+fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let size = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    usize::try_from(size).unwrap_or(1) * child_complexity + 1
+}
+
 /// The read operations.
 pub struct QueryRoot;
 
@@ -90,6 +97,7 @@ impl QueryRoot {
 
     /// The users of your environment, oldest first (then by id), a page at a
     /// time: pass a page's `pageInfo.endCursor` as `after` for the next.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

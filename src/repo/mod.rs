@@ -3,6 +3,7 @@
 mod children;
 mod nodes;
 mod seed;
+mod tokens;
 mod users;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::domain::FieldError;
 pub use children::Children;
 pub use nodes::NodeRow;
 pub use seed::DEFAULT_ENVIRONMENT_ID;
+pub use tokens::{NewToken, TokenError};
 pub use users::{ChildChange, DeleteOutcome, UserFilter, UserPosition};
 
 /// Where "now" comes from; tests fix it to prove the version rules.

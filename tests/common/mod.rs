@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::{json, Value};
 use usergraph::config::{DatabaseArgs, DatabaseUrl};
+use usergraph::graphql::SchemaOptions;
+use usergraph::http::HttpOptions;
 use usergraph::repo::{Clock, Repo, Scope, SystemClock};
 use usergraph::{default_scope, App};
 
@@ -131,40 +133,88 @@ impl TestDb {
     }
 }
 
-/// A running server and a client for it.
+/// A running server and a client for it that sends a token of the
+/// default environment.
 pub struct TestApp {
     pub backend: Backend,
     pub address: std::net::SocketAddr,
     pub url: DatabaseUrl,
     pub repo: Repo,
+    /// Sends `Authorization: Bearer <token>` with every request.
     pub client: reqwest::Client,
+    /// The token `client` sends.
+    pub token: String,
     _db: TestDb,
+}
+
+/// How a test server is set up.
+pub struct Setup {
+    pub clock: Arc<dyn Clock>,
+    pub schema: SchemaOptions,
+    pub http: HttpOptions,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            clock: Arc::new(SystemClock),
+            schema: SchemaOptions::default(),
+            http: HttpOptions::default(),
+        }
+    }
+}
+
+/// A client that sends `token` as a bearer token.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {token}").parse().expect("header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        TestApp::spawn_with_clock(backend, Arc::new(SystemClock)).await
+        TestApp::spawn_with(backend, Setup::default()).await
     }
 
     pub async fn spawn_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> Option<TestApp> {
+        TestApp::spawn_with(
+            backend,
+            Setup {
+                clock,
+                ..Setup::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn spawn_with(backend: Backend, setup: Setup) -> Option<TestApp> {
         let (db, url) = TestDb::create(backend).await?;
-        let args = DatabaseArgs {
-            database_url: url.clone(),
-            max_connections: 8,
-        };
-        let app = App::open(&args, clock).await.expect("open app");
+        let args = DatabaseArgs::for_url(url.clone());
+        let app = App::open(&args, setup.clock).await.expect("open app");
+        let environment = default_scope().environment_id;
+        let token = app
+            .repo
+            .create_token(environment, "test")
+            .await
+            .expect("token")
+            .token;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let address = listener.local_addr().expect("address");
-        let router = app.router();
+        let router = app.router(&setup.schema, setup.http);
         tokio::spawn(async move { axum::serve(listener, router).await });
         Some(TestApp {
             backend,
             address,
             url,
             repo: app.repo,
-            client: reqwest::Client::new(),
+            client: client_with_token(&token),
+            token,
             _db: db,
         })
     }
