@@ -12,27 +12,41 @@ use async_graphql::parser::types::{
     ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
 };
 use async_graphql::{
-    ErrorExtensions, Name, Positioned, ServerError, ServerResult, ValidationResult, Variables,
+    ErrorExtensionValues, Name, Positioned, ServerError, ServerResult, ValidationResult, Variables,
 };
 
 use crate::config::Limits;
 
 /// The extension factory to register on the schema.
-pub struct QueryLimits(pub Arc<Limits>);
+pub struct QueryLimits {
+    pub limits: Arc<Limits>,
+    /// Refuse `__schema` and `__type` with a clear error (async-graphql alone
+    /// would answer them with a silent null).
+    pub disable_introspection: bool,
+}
 
 impl ExtensionFactory for QueryLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(QueryLimitsExtension(self.0.clone()))
+        Arc::new(QueryLimitsExtension {
+            limits: self.limits.clone(),
+            disable_introspection: self.disable_introspection,
+        })
     }
 }
 
-struct QueryLimitsExtension(Arc<Limits>);
+struct QueryLimitsExtension {
+    limits: Arc<Limits>,
+    disable_introspection: bool,
+}
 
-/// A refusal with a stable code.
+/// A refusal of the whole document, with a stable code (and no location:
+/// it is about no one place in the query).
 pub fn refusal(code: &'static str, message: String) -> ServerError {
-    async_graphql::Error::new(message)
-        .extend_with(|_, e| e.set("code", code))
-        .into_server_error(Default::default())
+    let mut error = ServerError::new(message, None);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    error
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -45,7 +59,7 @@ impl Extension for QueryLimitsExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let limits = &self.0;
+        let limits = &self.limits;
         let aliases = count_aliases(&document);
         if aliases > limits.max_aliases {
             return Err(refusal(
@@ -57,7 +71,14 @@ impl Extension for QueryLimitsExtension {
             ));
         }
         for (_, operation) in document.operations.iter() {
-            let roots = count_root_fields(&operation.node.selection_set.node, &document.fragments);
+            let selection = &operation.node.selection_set.node;
+            if self.disable_introspection && selects_introspection(selection, &document.fragments) {
+                return Err(refusal(
+                    "INTROSPECTION_DISABLED",
+                    "introspection is disabled on this server".to_owned(),
+                ));
+            }
+            let roots = count_root_fields(selection, &document.fragments);
             if roots > limits.max_root_fields {
                 return Err(refusal(
                     "ROOT_FIELD_LIMIT_EXCEEDED",
@@ -77,7 +98,7 @@ impl Extension for QueryLimitsExtension {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await?;
-        let limits = &self.0;
+        let limits = &self.limits;
         if result.depth > limits.max_depth {
             return Err(vec![refusal(
                 "DEPTH_LIMIT_EXCEEDED",
@@ -126,36 +147,46 @@ fn count_aliases(document: &ExecutableDocument) -> usize {
     operations + fragments
 }
 
-/// Fields at the root, counting through fragments (each fragment once, so
-/// a cycle, which validation refuses anyway, cannot loop).
-fn count_root_fields(
-    set: &SelectionSet,
-    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
-) -> usize {
-    fn walk(
-        set: &SelectionSet,
-        fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
-        seen: &mut Vec<Name>,
-    ) -> usize {
-        set.items
-            .iter()
-            .map(|selection| match &selection.node {
-                Selection::Field(_) => 1,
+type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
+
+/// The names of the fields at the root, through fragments (each fragment
+/// once, so a cycle, which validation refuses anyway, cannot loop).
+fn root_field_names<'a>(set: &'a SelectionSet, fragments: &'a Fragments) -> Vec<&'a Name> {
+    fn walk<'a>(
+        set: &'a SelectionSet,
+        fragments: &'a Fragments,
+        seen: &mut Vec<&'a Name>,
+        out: &mut Vec<&'a Name>,
+    ) {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => out.push(&field.node.name.node),
                 Selection::InlineFragment(inline) => {
-                    walk(&inline.node.selection_set.node, fragments, seen)
+                    walk(&inline.node.selection_set.node, fragments, seen, out)
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = &spread.node.fragment_name.node;
-                    match fragments.get(name) {
-                        Some(fragment) if !seen.contains(name) => {
-                            seen.push(name.clone());
-                            walk(&fragment.node.selection_set.node, fragments, seen)
+                    if let Some(fragment) = fragments.get(name) {
+                        if !seen.contains(&name) {
+                            seen.push(name);
+                            walk(&fragment.node.selection_set.node, fragments, seen, out);
                         }
-                        _ => 0,
                     }
                 }
-            })
-            .sum()
+            }
+        }
     }
-    walk(set, fragments, &mut Vec::new())
+    let mut out = Vec::new();
+    walk(set, fragments, &mut Vec::new(), &mut out);
+    out
+}
+
+fn count_root_fields(set: &SelectionSet, fragments: &Fragments) -> usize {
+    root_field_names(set, fragments).len()
+}
+
+fn selects_introspection(set: &SelectionSet, fragments: &Fragments) -> bool {
+    root_field_names(set, fragments)
+        .iter()
+        .any(|name| name.as_str() == "__schema" || name.as_str() == "__type")
 }

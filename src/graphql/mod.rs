@@ -41,7 +41,10 @@ pub struct SchemaOptions {
 /// The schema serving requests against `repo`.
 pub fn build_schema(repo: Repo, options: &SchemaOptions) -> AppSchema {
     let builder = builder()
-        .extension(limits::QueryLimits(Arc::new(options.limits.clone())))
+        .extension(limits::QueryLimits {
+            limits: Arc::new(options.limits.clone()),
+            disable_introspection: options.disable_introspection,
+        })
         .data(repo);
     if options.disable_introspection {
         builder.disable_introspection().finish()
