@@ -260,9 +260,20 @@ async fn handle_graphql(
     }
 
     let request = request.data(request_loader(&state.repo)).data(scope);
+    // The operation runs as a task of its own that a timeout answers for but
+    // never cancels: dropping it halfway would leave its pooled connection
+    // inside a transaction (or, on SQLite, still shared with a blocking
+    // thread). A timed-out operation may therefore still complete; clients
+    // learn its outcome from the user's `updatedAt`, as after any lost reply.
+    let schema = state.schema.clone();
+    let operation = tokio::spawn(async move { schema.execute(request).await }.in_current_span());
     let timeout = Duration::from_millis(limits.request_timeout_ms);
-    match tokio::time::timeout(timeout, state.schema.execute(request)).await {
-        Ok(response) => graphql_response(headers, response, request_id),
+    match tokio::time::timeout(timeout, operation).await {
+        Ok(Ok(response)) => graphql_response(headers, response, request_id),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "the operation's task failed");
+            internal_error(request_id)
+        }
         Err(_) => {
             tracing::warn!(timeout_ms = limits.request_timeout_ms, "request timed out");
             refuse(

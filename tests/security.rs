@@ -295,10 +295,52 @@ per_backend!(
     super::limits_hold_at_their_values
 );
 
-/// A request that outlives the timeout is cut off with a clear error.
+/// Holds the write lock of the user's row (PostgreSQL) or of the whole
+/// database (SQLite) until the returned guard's `release`.
+enum WriteLock {
+    Postgres(Box<diesel_async::AsyncPgConnection>),
+    Sqlite(diesel::SqliteConnection),
+}
+
+impl WriteLock {
+    async fn take(url: &DatabaseUrl, user: &str) -> WriteLock {
+        match url {
+            DatabaseUrl::Postgres(url) => {
+                use diesel_async::AsyncConnection;
+                let mut conn = diesel_async::AsyncPgConnection::establish(url)
+                    .await
+                    .unwrap();
+                let lock = format!("BEGIN; SELECT id FROM users WHERE id = '{user}' FOR UPDATE;");
+                conn.batch_execute(&lock).await.unwrap();
+                WriteLock::Postgres(Box::new(conn))
+            }
+            DatabaseUrl::Sqlite(path) => {
+                use diesel::connection::SimpleConnection;
+                use diesel::Connection;
+                let mut conn =
+                    diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+                conn.batch_execute("BEGIN IMMEDIATE").unwrap();
+                WriteLock::Sqlite(conn)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            WriteLock::Postgres(mut conn) => conn.batch_execute("ROLLBACK").await.unwrap(),
+            WriteLock::Sqlite(mut conn) => {
+                use diesel::connection::SimpleConnection;
+                conn.batch_execute("ROLLBACK").unwrap()
+            }
+        }
+    }
+}
+
+/// A request that outlives the timeout is answered with a clear error; one
+/// that finishes in time is not.
 async fn requests_time_out(backend: Backend) {
     let limits = Limits {
-        request_timeout_ms: 0,
+        request_timeout_ms: 500,
         ..Limits::default()
     };
     let setup = Setup {
@@ -311,16 +353,49 @@ async fn requests_time_out(backend: Backend) {
     let Some(app) = TestApp::spawn_with(backend, setup).await else {
         return;
     };
-    let (status, body) = app
-        .post(json!({ "query": "{ users(first: 1) { totalCount } }" }))
-        .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let id = app.seed(1).await.remove(0);
+    let version = app.read_user(&id).await["updatedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Blocked behind another writer's lock: cut off at 500 ms.
+    let lock = WriteLock::take(&app.url, &id).await;
+    let update = json!({
+        "query": common::update_user_document(),
+        "variables": { "id": id, "version": version, "input": { "team": "late" } },
+    });
+    let (status, body) = app.post(update.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(code(&body), "REQUEST_TIMEOUT");
-    // The same server answers what needs no waiting.
-    assert_eq!(
-        app.gql("{ __typename }", json!({})).await["__typename"],
-        "Query"
-    );
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("500 ms"));
+    lock.release().await;
+
+    // Not cancelled halfway: once the lock is gone the operation completes
+    // (a retry with the old version learns it through a conflict), and the
+    // server keeps serving on the same pool.
+    let mut team = Value::Null;
+    for _ in 0..50 {
+        team = app.read_user(&id).await["team"].clone();
+        if team == "late" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(team, "late");
+    let retried = app.update(&id, &version, json!({ "team": "late" })).await;
+    assert_eq!(retried["__typename"], "UpdateConflict");
+    let current = retried["currentUser"]["updatedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let in_time = app
+        .update(&id, &current, json!({ "team": "on time" }))
+        .await;
+    assert_eq!(in_time["__typename"], "UpdateUserSuccess");
 }
 per_backend!(requests_time_out_test, super::requests_time_out);
 

@@ -94,27 +94,24 @@ macro_rules! taken_by_others {
         let others = users::table
             .filter(users::environment_id.eq($env))
             .filter(users::id.ne($except));
-        let email_taken = match $patch.email.as_set() {
-            Some(email) => {
-                diesel::select(diesel::dsl::exists(
-                    others.filter(lower(users::email).eq(lower(Some(email.as_str())))),
-                ))
-                .get_result::<bool>($c)
-                .await?
-            }
-            None => false,
-        };
-        let username_taken = match $patch.username.as_set() {
-            Some(name) => {
-                diesel::select(diesel::dsl::exists(
-                    others.filter(lower(users::username).eq(lower(Some(name.as_str())))),
-                ))
-                .get_result::<bool>($c)
-                .await?
-            }
-            None => false,
-        };
-        (email_taken, username_taken)
+        macro_rules! taken {
+            ($column:expr, $value:expr) => {
+                match $value.as_set() {
+                    Some(value) => {
+                        diesel::select(diesel::dsl::exists(
+                            others.filter(lower($column).eq(lower(Some(value.as_str())))),
+                        ))
+                        .get_result::<bool>($c)
+                        .await?
+                    }
+                    None => false,
+                }
+            };
+        }
+        (
+            taken!(users::email, $patch.email),
+            taken!(users::username, $patch.username),
+        )
     }};
 }
 
