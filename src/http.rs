@@ -121,10 +121,20 @@ async fn graphiql(State(state): State<AppState>) -> Html<String> {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    match state.repo.db().ping().await {
-        Ok(()) => Json(json!({ "status": "ok" })).into_response(),
-        Err(error) => {
+    // Detached, like every database call of a request (see `graphql`).
+    let ping = tokio::spawn(async move { state.repo.db().ping().await });
+    match ping.await {
+        Ok(Ok(())) => Json(json!({ "status": "ok" })).into_response(),
+        Ok(Err(error)) => {
             tracing::warn!(%error, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "health check task failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "unavailable" })),
@@ -161,9 +171,19 @@ async fn graphql(
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("graphql", request_id = %request_id);
-    let mut response = handle_graphql(&state, &headers, body, &request_id)
-        .instrument(span)
-        .await;
+    // The work runs as a task of its own: a client that disconnects drops
+    // this handler's future, and a database call dropped halfway can strand
+    // its pooled connection (inside a transaction, or on SQLite still shared
+    // with a blocking thread, where the pool's next health check panics).
+    let work =
+        tokio::spawn(handle_graphql(state, headers, body, request_id.clone()).instrument(span));
+    let mut response = match work.await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, request_id = %request_id, "request task failed");
+            internal_error(&request_id)
+        }
+    };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -171,11 +191,12 @@ async fn graphql(
 }
 
 async fn handle_graphql(
-    state: &AppState,
-    headers: &HeaderMap,
+    state: AppState,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-    request_id: &str,
+    request_id: String,
 ) -> Response {
+    let (headers, request_id) = (&headers, request_id.as_str());
     let limits = &state.options.limits;
     let body = match body {
         Ok(body) => body,
@@ -260,11 +281,10 @@ async fn handle_graphql(
     }
 
     let request = request.data(request_loader(&state.repo)).data(scope);
-    // The operation runs as a task of its own that a timeout answers for but
-    // never cancels: dropping it halfway would leave its pooled connection
-    // inside a transaction (or, on SQLite, still shared with a blocking
-    // thread). A timed-out operation may therefore still complete; clients
-    // learn its outcome from the user's `updatedAt`, as after any lost reply.
+    // The operation runs as a task of its own that the timeout answers for
+    // but never cancels (see `graphql`). A timed-out operation may therefore
+    // still complete; clients learn its outcome from the user's `updatedAt`,
+    // as after any lost reply.
     let schema = state.schema.clone();
     let operation = tokio::spawn(async move { schema.execute(request).await }.in_current_span());
     let timeout = Duration::from_millis(limits.request_timeout_ms);
