@@ -1,10 +1,9 @@
 //! Mutation root and its typed results.
 
 use async_graphql::{Context, Object, Result, SimpleObject, Union, ID};
-
-use super::errors::internal;
 use uuid::Uuid;
 
+use super::errors::internal;
 use super::inputs::{CreateUserInput, UpdateUserInput};
 use super::query::parse_id;
 use super::scalars::Timestamp;
