@@ -40,6 +40,10 @@ impl FromStr for DatabaseUrl {
             return Ok(DatabaseUrl::Postgres(url.to_owned()));
         }
         match url.strip_prefix("sqlite://") {
+            // Each pooled connection would open its own empty in-memory database.
+            Some(path) if path.starts_with(":memory:") || path.contains("mode=memory") => {
+                Err("an in-memory SQLite database cannot be shared by a pool: name a file".into())
+            }
             Some(path) if !path.is_empty() => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
             _ => Err(format!(
                 "unsupported database URL {url:?}: expected postgres://…, postgresql://… or sqlite://PATH"
@@ -181,5 +185,9 @@ mod tests {
         ));
         assert!("mysql://h/db".parse::<DatabaseUrl>().is_err());
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
+        assert!("sqlite://:memory:".parse::<DatabaseUrl>().is_err());
+        assert!("sqlite://file:x?mode=memory"
+            .parse::<DatabaseUrl>()
+            .is_err());
     }
 }

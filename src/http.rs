@@ -120,28 +120,21 @@ async fn graphiql(State(state): State<AppState>) -> Html<String> {
     Html(page.finish())
 }
 
+/// Longest the health check waits for the database.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn health(State(state): State<AppState>) -> Response {
     // Detached, like every database call of a request (see `graphql`).
     let ping = tokio::spawn(async move { state.repo.db().ping().await });
-    match ping.await {
-        Ok(Ok(())) => Json(json!({ "status": "ok" })).into_response(),
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable" })),
-            )
-                .into_response()
-        }
-        Err(error) => {
-            tracing::error!(%error, "health check task failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable" })),
-            )
-                .into_response()
-        }
-    }
+    let failure = match tokio::time::timeout(HEALTH_TIMEOUT, ping).await {
+        Ok(Ok(Ok(()))) => return Json(json!({ "status": "ok" })).into_response(),
+        Ok(Ok(Err(error))) => error.to_string(),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("no answer within {} s", HEALTH_TIMEOUT.as_secs()),
+    };
+    tracing::warn!(%failure, "health check failed");
+    let body = Json(json!({ "status": "unavailable" }));
+    (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
 }
 
 /// A GraphQL error response for a request that was not executed.
@@ -171,17 +164,28 @@ async fn graphql(
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("graphql", request_id = %request_id);
-    // The work runs as a task of its own: a client that disconnects drops
-    // this handler's future, and a database call dropped halfway can strand
-    // its pooled connection (inside a transaction, or on SQLite still shared
-    // with a blocking thread, where the pool's next health check panics).
-    let work =
-        tokio::spawn(handle_graphql(state, headers, body, request_id.clone()).instrument(span));
-    let mut response = match work.await {
-        Ok(response) => response,
-        Err(error) => {
+    // The work runs as a task of its own that neither a client hanging up
+    // (which drops this handler's future) nor the timeout cancels: a
+    // database call dropped halfway can strand its pooled connection inside
+    // a transaction, or on SQLite still shared with a blocking thread, where
+    // the pool's next health check panics. A timed-out request may therefore
+    // still complete; clients learn its outcome from the user's `updatedAt`,
+    // as after any lost reply.
+    let timeout = Duration::from_millis(state.options.limits.request_timeout_ms);
+    let work = handle_graphql(state, headers, body, request_id.clone()).instrument(span);
+    let mut response = match tokio::time::timeout(timeout, tokio::spawn(work)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
             tracing::error!(%error, request_id = %request_id, "request task failed");
             internal_error(&request_id)
+        }
+        Err(_) => {
+            tracing::warn!(request_id = %request_id, "request timed out");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "REQUEST_TIMEOUT",
+                format!("the request took longer than {} ms", timeout.as_millis()),
+            )
         }
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -281,31 +285,8 @@ async fn handle_graphql(
     }
 
     let request = request.data(request_loader(&state.repo)).data(scope);
-    // The operation runs as a task of its own that the timeout answers for
-    // but never cancels (see `graphql`). A timed-out operation may therefore
-    // still complete; clients learn its outcome from the user's `updatedAt`,
-    // as after any lost reply.
-    let schema = state.schema.clone();
-    let operation = tokio::spawn(async move { schema.execute(request).await }.in_current_span());
-    let timeout = Duration::from_millis(limits.request_timeout_ms);
-    match tokio::time::timeout(timeout, operation).await {
-        Ok(Ok(response)) => graphql_response(headers, response, request_id),
-        Ok(Err(error)) => {
-            tracing::error!(%error, "the operation's task failed");
-            internal_error(request_id)
-        }
-        Err(_) => {
-            tracing::warn!(timeout_ms = limits.request_timeout_ms, "request timed out");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "REQUEST_TIMEOUT",
-                format!(
-                    "the request took longer than {} ms",
-                    limits.request_timeout_ms
-                ),
-            )
-        }
-    }
+    let response = state.schema.execute(request).await;
+    graphql_response(headers, response, request_id)
 }
 
 fn internal_error(request_id: &str) -> Response {

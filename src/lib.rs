@@ -28,22 +28,21 @@ const PLAYGROUND_TOKEN: &str = "demo playground";
 /// An opened, migrated database with its repository.
 pub struct App {
     pub repo: Repo,
-    /// Ids of the demo users this start added to a new embedded database.
-    pub demo_users: Vec<uuid::Uuid>,
+    /// True when opening created the embedded database file.
+    pub created: bool,
 }
 
 impl App {
-    /// Opens and migrates the database; a new embedded database gets demo data.
+    /// Opens and migrates the database, and makes sure the default
+    /// environment exists.
     pub async fn open(args: &DatabaseArgs, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         let opened = Db::open(&args.url(), args.max_connections).await?;
         let repo = Repo::new(opened.db, clock);
         repo.ensure_default_environment().await?;
-        let demo_users = if opened.created {
-            repo.seed_users(default_scope(), DEMO_USERS).await?
-        } else {
-            Vec::new()
-        };
-        Ok(App { repo, demo_users })
+        Ok(App {
+            repo,
+            created: opened.created,
+        })
     }
 
     /// The HTTP service over this app's repository.
@@ -67,6 +66,13 @@ pub fn default_scope() -> Scope {
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::open(&args.database, Arc::new(SystemClock)).await?;
+    // A new embedded database starts with demo data (other commands that
+    // create the file, like `seed`, add only what they print).
+    let demo_users = if app.created {
+        app.repo.seed_users(default_scope(), DEMO_USERS).await?
+    } else {
+        Vec::new()
+    };
     let listener = TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     let demo = args.database.is_demo();
@@ -85,9 +91,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    if !app.demo_users.is_empty() {
-        println!("new database: added {} demo users:", app.demo_users.len());
-        for id in &app.demo_users {
+    if !demo_users.is_empty() {
+        println!("new database: added {} demo users:", demo_users.len());
+        for id in &demo_users {
             println!("  {id}");
         }
     }

@@ -53,6 +53,11 @@ both_backends! {
             ("{ user(id: \"1\") { id nope } }", "nope"),           // unknown field
             ("{ user(id: ", "expected value"),                      // syntax error
             ("mutation { updateUser(id: \"1\", input: {}) { __typename } }", "expectedUpdatedAt"),
+            // A literal that is no DateTime is refused by validation, not at execution.
+            (
+                "mutation { updateUser(id: \"1\", expectedUpdatedAt: \"yesterday\", input: {}) { __typename } }",
+                "expectedUpdatedAt",
+            ),
         ];
         for (query, needle) in documents {
             let body = json!({ "query": query }).to_string();

@@ -226,6 +226,33 @@ both_backends! {
         assert_eq!(page(&app, 10, None).await["totalCount"], 1, "nothing else was created");
     }
 
+    async fn concurrent_creates_of_one_email_yield_one_user(app: TestApp) {
+        // On PostgreSQL all may pass the pre-check at once; the unique index
+        // decides, and the losers get TAKEN, not an internal error.
+        let app = Arc::new(app);
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let input = json!({ "input": { "email": "Same@Example.com", "firstName": format!("n{i}") } });
+                    app.gql(CREATE, input).await["createUser"].clone()
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        let created = results.iter().filter(|r| r["__typename"] == "CreateUserSuccess").count();
+        assert_eq!(created, 1, "{results:?}");
+        for result in results.iter().filter(|r| r["__typename"] != "CreateUserSuccess") {
+            assert_eq!(result["__typename"], "ValidationFailed", "{result}");
+            let codes: Vec<&Value> = result["fieldErrors"].as_array().unwrap().iter().map(|e| &e["code"]).collect();
+            assert_eq!(codes, [&json!("TAKEN")], "{result}");
+        }
+        assert_eq!(page(&app, 10, None).await["totalCount"], 1);
+    }
+
     async fn delete_user_is_guarded_by_its_version(app: TestApp) {
         let ids = app.seed(2).await;
         let user = app.read_user(&ids[0]).await;

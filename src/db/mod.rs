@@ -36,6 +36,10 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
+/// Longest a request waits for a pooled connection, or for a new one to
+/// open, before it fails instead of hanging on a stalled database.
+const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Key of the PostgreSQL advisory lock that serialises migrations when
 /// several server processes start against one database at once.
 const MIGRATION_LOCK_KEY: i64 = 0x7573_6572_6772_6170; // "usergrap"
@@ -98,7 +102,8 @@ macro_rules! with_conn {
 }
 
 /// Runs `$body` in a write transaction on either backend, with `$c` bound to
-/// the concrete connection and `$ret` the body's result type.
+/// the concrete connection and `$ret` the body's result type. Inside,
+/// `locking!(query)` reads rows with a write lock where the backend needs one.
 ///
 /// SQLite starts it with `BEGIN IMMEDIATE`: a deferred transaction that reads
 /// and then writes fails with `SQLITE_BUSY` when another writer got there
@@ -137,6 +142,9 @@ macro_rules! build_pool {
     ($manager:expr, $max:expr) => {
         Pool::builder($manager)
             .max_size($max)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|e| DbError::Pool(e.to_string()))?
     };

@@ -109,7 +109,13 @@ pub fn email(text: String) -> Rule<String> {
             format!("must be at most {MAX_TEXT_CHARS} characters"),
         ));
     }
-    if !email_address::EmailAddress::is_valid(&text) {
+    // A bare address only: no `Name <addr>` display text and no
+    // `[192.0.2.1]` domain literal (the crate accepts both by default), so
+    // that the stored text is the address the uniqueness rule compares.
+    let options = email_address::Options::default()
+        .without_display_text()
+        .without_domain_literal();
+    if email_address::EmailAddress::parse_with_options(&text, options).is_err() {
         return Err((
             ErrorCode::InvalidEmail,
             "must be a valid email address".into(),
@@ -241,6 +247,14 @@ mod tests {
     fn email_needs_an_address() {
         assert!(email("ada@example.com".into()).is_ok());
         assert_eq!(code(email("not-an-email".into())), ErrorCode::InvalidEmail);
+        assert_eq!(
+            code(email("Ada <ada@example.com>".into())),
+            ErrorCode::InvalidEmail
+        );
+        assert_eq!(
+            code(email("ada@[192.0.2.1]".into())),
+            ErrorCode::InvalidEmail
+        );
         assert_eq!(code(email("".into())), ErrorCode::InvalidEmail);
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(code(email(long)), ErrorCode::TooLong);

@@ -38,6 +38,12 @@ impl ScalarType for Timestamp {
         Ok(Timestamp(instant))
     }
 
+    /// Lets validation refuse a bad literal before anything runs (a request
+    /// error), instead of failing the field at execution.
+    fn is_valid(value: &Value) -> bool {
+        Self::parse(value.clone()).is_ok()
+    }
+
     fn to_value(&self) -> Value {
         Value::String(format_instant(&self.0))
     }

@@ -2,7 +2,7 @@
 //! nested changes, delete).
 
 use chrono::{DateTime, Utc};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError, QueryResult};
 use diesel::{
     BoolExpressionMethods, ExpressionMethods, Insertable, OptionalExtension, QueryDsl,
     SelectableHelper,
@@ -30,17 +30,14 @@ const UNIQUE_INDEXES: [(&str, &str); 2] = [
     ("users_username_unique", "username"),
 ];
 
-/// Reads the user `$in_scope` selects and returns from the enclosing
-/// transaction closure with `NotFound`, or with `Conflict` (and the current
-/// snapshot) unless its version is `$expected`; else yields the row.
+/// Reads (and on PostgreSQL locks) the user `$in_scope` selects and returns
+/// from the enclosing transaction closure with `NotFound`, or with
+/// `Conflict` (and the current snapshot) unless its version is `$expected`;
+/// else yields the row. The lock makes the nested lists read after it, and
+/// a no-op's answer, belong to that same version.
 macro_rules! current_at_version {
     ($c:expr, $in_scope:expr, $expected:expr) => {{
-        let Some(current) = $in_scope
-            .select(UserRow::as_select())
-            .first($c)
-            .await
-            .optional()?
-        else {
+        let Some(current) = $c.user_for_write($in_scope).await? else {
             return Ok(UpdateOutcome::NotFound);
         };
         if current.updated_at.0 != $expected {
@@ -52,6 +49,42 @@ macro_rules! current_at_version {
         }
         current
     }};
+}
+
+/// Reads a user inside a write transaction so that the rest of the
+/// transaction sees that same version of it.
+trait UserForWrite {
+    /// The user `query` selects; on PostgreSQL locked (`FOR UPDATE`) until
+    /// commit, so nested lists read afterwards belong to the same version.
+    /// SQLite's `BEGIN IMMEDIATE` already excludes every other writer.
+    async fn user_for_write(&mut self, query: UserInScope) -> QueryResult<Option<UserRow>>;
+}
+
+/// `users` filtered to one id in one environment.
+type UserInScope = diesel::dsl::Filter<
+    diesel::dsl::Filter<users::table, diesel::dsl::Eq<users::id, DbId>>,
+    diesel::dsl::Eq<users::environment_id, DbId>,
+>;
+
+impl UserForWrite for diesel_async::AsyncPgConnection {
+    async fn user_for_write(&mut self, query: UserInScope) -> QueryResult<Option<UserRow>> {
+        query
+            .select(UserRow::as_select())
+            .for_update()
+            .first(self)
+            .await
+            .optional()
+    }
+}
+
+impl UserForWrite for crate::db::SqliteConn {
+    async fn user_for_write(&mut self, query: UserInScope) -> QueryResult<Option<UserRow>> {
+        query
+            .select(UserRow::as_select())
+            .first(self)
+            .await
+            .optional()
+    }
 }
 
 /// The compare-and-set itself: writes `$changes` (which include the new
@@ -69,12 +102,7 @@ macro_rules! compare_and_set {
         match updated {
             Some(user) => user,
             None => {
-                return match $in_scope
-                    .select(UserRow::as_select())
-                    .first($c)
-                    .await
-                    .optional()?
-                {
+                return match $c.user_for_write($in_scope).await? {
                     Some(user) => {
                         let children = children_of_user!($c, user.id)?;
                         Ok(UpdateOutcome::Conflict(UserSnapshot { user, children }))
@@ -466,7 +494,7 @@ impl Repo {
             if deleted == 1 {
                 return Ok(DeleteOutcome::Deleted);
             }
-            match in_scope.select(UserRow::as_select()).first(c).await.optional()? {
+            match c.user_for_write(in_scope).await? {
                 Some(user) => {
                     let children = children_of_user!(c, user.id)?;
                     Ok(DeleteOutcome::Conflict(Box::new(UserSnapshot { user, children })))
