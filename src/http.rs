@@ -105,12 +105,16 @@ fn is_localhost(origin: &str) -> bool {
     })
 }
 
-async fn graphiql(State(state): State<AppState>) -> Html<String> {
-    let authorization = state
+async fn graphiql(State(state): State<AppState>, headers: HeaderMap) -> Html<String> {
+    // The demo token goes only to a browser on this machine: not to another
+    // host when the demo listens on a public address, and not to a page that
+    // reached us by DNS rebinding (its Host names the attacker's domain).
+    let token = state
         .options
         .playground_token
         .as_ref()
-        .map(|token| format!("Bearer {token}"));
+        .filter(|_| is_loopback_host(headers.get(header::HOST)));
+    let authorization = token.map(|token| format!("Bearer {token}"));
     let mut page = GraphiQLSource::build()
         .endpoint("/graphql")
         .title("usergraph");
@@ -118,6 +122,18 @@ async fn graphiql(State(state): State<AppState>) -> Html<String> {
         page = page.header("Authorization", authorization);
     }
     Html(page.finish())
+}
+
+/// Whether a `Host` header names this machine's loopback interface.
+fn is_loopback_host(host: Option<&HeaderValue>) -> bool {
+    let Some(host) = host.and_then(|host| host.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.is_empty() && !port.contains(']') => name,
+        _ => host,
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
 }
 
 /// Longest the health check waits for the database.
@@ -360,6 +376,15 @@ mod tests {
         assert!(!is_localhost("http://localhost.evil.com"));
         assert!(!is_localhost("https://localhost:3000"));
         assert!(!is_localhost("http://localhost:abc"));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        let host = |value: &'static str| is_loopback_host(Some(&HeaderValue::from_static(value)));
+        assert!(host("localhost:8080") && host("127.0.0.1:8080") && host("[::1]:8080"));
+        assert!(host("localhost") && host("[::1]"));
+        assert!(!host("evil.example.com") && !host("10.0.0.5:8080") && !host("localhost.evil.com"));
+        assert!(!is_loopback_host(None));
     }
 
     #[test]

@@ -273,6 +273,9 @@ both_backends! {
 
         let again = app.gql(DELETE, json!({ "id": ids[0], "v": updated["user"]["updatedAt"] })).await;
         assert_eq!(again["deleteUser"]["__typename"], "UserNotFound");
+
+        // Seeding after a deletion skips the numbers still in use.
+        assert_eq!(app.seed(2).await.len(), 2);
     }
 
     async fn missing_fields_follow_the_environment(app: TestApp) {

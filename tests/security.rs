@@ -684,6 +684,17 @@ async fn demo_mode_prints_a_token_for_the_playground() {
         page.contains(&format!("Bearer {token}")),
         "GraphiQL sends the demo token"
     );
+    // Not to a page that names another host (another machine, DNS rebinding).
+    let foreign = reqwest::Client::new()
+        .get(&server.endpoint)
+        .header("host", "rebound.example.com")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(foreign.contains("graphiql") && !foreign.contains("Bearer"));
     let body: Value = client_with_token(&token)
         .post(&server.endpoint)
         .json(&json!({ "query": "{ users { totalCount } }" }))

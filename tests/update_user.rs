@@ -101,6 +101,24 @@ both_backends! {
         assert_eq!(result["user"]["alias"], alias);
         assert_eq!(result["user"]["team"], "Ops");
 
+        // Only the operation that runs is read that way: here `B` declares
+        // `$alias` non-null, so leaving it out is an error, not "absent".
+        let two_operations = "mutation A($id: ID!, $version: DateTime!, $alias: String) { \
+            updateUser(id: $id, expectedUpdatedAt: $version, input: { alias: $alias }) { __typename } } \
+            mutation B($id: ID!, $version: DateTime!, $alias: String!) { \
+            updateUser(id: $id, expectedUpdatedAt: $version, input: { alias: $alias }) { __typename } }";
+        let version_now = result["user"]["updatedAt"].clone();
+        let (_, body) = app
+            .post(json!({ "query": two_operations, "operationName": "B", "variables": { "id": id, "version": version_now } }))
+            .await;
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("alias"), "{body}");
+        let (_, body) = app
+            .post(json!({ "query": two_operations, "operationName": "A", "variables": { "id": id, "version": version_now } }))
+            .await;
+        assert_eq!(body["data"]["updateUser"]["__typename"], "UpdateUserSuccess", "{body}");
+        assert_eq!(app.read_user(&id).await["alias"], alias);
+        let result = json!({ "user": app.read_user(&id).await });
+
         // Absent by leaving it out of the input: alias stays.
         let result = app.update(&id, &version(&result["user"]), json!({ "jobTitle": "Lead" })).await;
         assert_eq!(result["user"]["alias"], alias);

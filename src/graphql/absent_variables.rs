@@ -6,14 +6,19 @@
 //! argument or input-object field bound to such a variable is dropped (a list
 //! item becomes `null`), and so is the variable's now unused definition.
 //! Non-null variables are left alone so the missing value is still reported.
+//! Only the operation to run is rewritten: another operation of the same
+//! document may declare the same variable differently.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+};
 use async_graphql::parser::types::DocumentOperations;
+use async_graphql::parser::types::OperationDefinition;
 use async_graphql::parser::types::{Directive, ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, Positioned, ServerResult, Variables};
+use async_graphql::{Name, Positioned, Request, ServerResult, Variables};
 use async_graphql_value::Value;
 
 /// The extension factory to register on the schema.
@@ -21,14 +26,31 @@ pub struct AbsentVariables;
 
 impl ExtensionFactory for AbsentVariables {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AbsentVariablesExtension)
+        Arc::new(AbsentVariablesExtension::default())
     }
 }
 
-struct AbsentVariablesExtension;
+/// One per request (async-graphql creates extensions per request).
+#[derive(Default)]
+struct AbsentVariablesExtension {
+    /// The request's `operationName`, seen before parsing.
+    operation_name: Mutex<Option<String>>,
+}
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for AbsentVariablesExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if let Ok(mut name) = self.operation_name.lock() {
+            name.clone_from(&request.operation_name);
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -37,39 +59,61 @@ impl Extension for AbsentVariablesExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let mut document = next.run(ctx, query, variables).await?;
-        drop_absent_variables(&mut document, variables);
+        let name = self
+            .operation_name
+            .lock()
+            .ok()
+            .and_then(|name| name.clone());
+        drop_absent_variables(&mut document, name.as_deref(), variables);
         Ok(document)
     }
 }
 
-fn drop_absent_variables(document: &mut ExecutableDocument, variables: &Variables) {
-    let mut absent = HashSet::new();
-    for (_, operation) in document.operations.iter() {
-        for definition in &operation.node.variable_definitions {
-            let definition = &definition.node;
-            if definition.var_type.node.nullable
+/// The operation a request runs: the named one, or the only one.
+fn operation_to_run<'a>(
+    document: &'a mut ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a mut OperationDefinition> {
+    let operation = match (&mut document.operations, name) {
+        (DocumentOperations::Single(operation), _) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get_mut(name)?,
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values_mut().next()?
+        }
+        // Ambiguous: async-graphql reports that; there is nothing to rewrite.
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    Some(&mut operation.node)
+}
+
+fn drop_absent_variables(
+    document: &mut ExecutableDocument,
+    name: Option<&str>,
+    variables: &Variables,
+) {
+    let Some(operation) = operation_to_run(document, name) else {
+        return;
+    };
+    let absent: HashSet<Name> = operation
+        .variable_definitions
+        .iter()
+        .map(|definition| &definition.node)
+        .filter(|definition| {
+            definition.var_type.node.nullable
                 && definition.default_value.is_none()
                 && !variables.contains_key(&definition.name.node)
-            {
-                absent.insert(definition.name.node.clone());
-            }
-        }
-    }
+        })
+        .map(|definition| definition.name.node.clone())
+        .collect();
     if absent.is_empty() {
         return;
     }
-    let operations: Vec<_> = match &mut document.operations {
-        DocumentOperations::Single(op) => vec![op],
-        DocumentOperations::Multiple(ops) => ops.values_mut().collect(),
-    };
-    for operation in operations {
-        let operation = &mut operation.node;
-        operation
-            .variable_definitions
-            .retain(|definition| !absent.contains(&definition.node.name.node));
-        drop_in_directives(&mut operation.directives, &absent);
-        drop_in_selection_set(&mut operation.selection_set.node, &absent);
-    }
+    operation
+        .variable_definitions
+        .retain(|definition| !absent.contains(&definition.node.name.node));
+    drop_in_directives(&mut operation.directives, &absent);
+    drop_in_selection_set(&mut operation.selection_set.node, &absent);
+    // Fragments are shared; another operation using them is not run.
     for fragment in document.fragments.values_mut() {
         drop_in_directives(&mut fragment.node.directives, &absent);
         drop_in_selection_set(&mut fragment.node.selection_set.node, &absent);

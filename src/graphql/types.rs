@@ -84,8 +84,9 @@ pub struct MissingField {
     pub field: String,
 }
 
-/// Whether the user field named `field` (its GraphQL name) has no value.
-/// Names that are not optional user fields are never missing.
+/// Whether the user field named `field` (its GraphQL name) has no value; an
+/// empty `lists` or `metadata` counts as none. Names that are not optional
+/// user fields are never missing.
 fn is_empty(user: &UserRow, field: &str) -> bool {
     match field {
         "lastVerifiedCredentialId" => user.last_verified_credential_id.is_none(),
@@ -101,7 +102,10 @@ fn is_empty(user: &UserRow, field: &str) -> bool {
         "phoneNumber" => user.phone_number.is_none(),
         "policiesConsent" => user.policies_consent.is_none(),
         "username" => user.username.is_none(),
-        "metadata" => user.metadata.is_none(),
+        "metadata" => user
+            .metadata
+            .as_ref()
+            .is_none_or(|m| m.0.as_object().is_some_and(|o| o.is_empty())),
         "mfaBackupCodeAcknowledgement" => user.mfa_backup_code_acknowledgement.is_none(),
         "btcWallet" => user.btc_wallet.is_none(),
         "kdaWallet" => user.kda_wallet.is_none(),
@@ -112,7 +116,10 @@ fn is_empty(user: &UserRow, field: &str) -> bool {
         "emailNotification" => user.email_notification.is_none(),
         "discordNotification" => user.discord_notification.is_none(),
         "newsletterNotification" => user.newsletter_notification.is_none(),
-        "lists" => user.lists.is_none(),
+        "lists" => user
+            .lists
+            .as_ref()
+            .is_none_or(|l| l.0.as_array().is_some_and(|a| a.is_empty())),
         "walletPublicKey" => user.wallet_public_key.is_none(),
         "wallet" => user.wallet.is_none(),
         "chain" => user.chain.is_none(),

@@ -238,8 +238,9 @@ impl Repo {
     }
 
     /// Adds `count` demo users, each with every kind of nested record, to the
-    /// scope's environment, numbering on from the users already there so that
-    /// emails and usernames stay unique. Returns their ids in order.
+    /// scope's environment, numbering on from the users already there and
+    /// skipping numbers whose username is taken, so that emails and
+    /// usernames stay unique. Returns their ids in order.
     pub async fn seed_users(&self, scope: Scope, count: usize) -> Result<Vec<Uuid>, DbError> {
         let now = self.clock.now();
         let env = scope.environment_id;
@@ -251,8 +252,25 @@ impl Repo {
                 .get_result(c)
                 .await?;
             let mut ids = Vec::with_capacity(count);
-            for n in existing..existing + count as i64 {
-                let demo = demo_user(env, n + 1, now);
+            let mut n = existing;
+            for _ in 0..count {
+                // Numbers freed by deletions are behind us, but a number may
+                // still be taken (by a user created by hand, or a concurrent
+                // seed): skip to the next free username (and so email).
+                let demo = loop {
+                    n += 1;
+                    let demo = demo_user(env, n, now);
+                    let taken = diesel::select(diesel::dsl::exists(
+                        users::table
+                            .filter(users::environment_id.eq(DbId(env)))
+                            .filter(users::username.eq(&demo.user.username)),
+                    ))
+                    .get_result::<bool>(c)
+                    .await?;
+                    if !taken {
+                        break demo;
+                    }
+                };
                 ids.push(demo.user.id.0);
                 diesel::insert_into(users::table).values(&demo.user).execute(c).await?;
                 insert_each!(c, verified_credentials, demo.credentials);
