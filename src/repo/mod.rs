@@ -73,7 +73,7 @@ impl Repo {
     }
 }
 
-/// Ids of the users of one environment; the scope of every read and write.
+/// The environment a request acts in: the scope of every read and write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {
     pub environment_id: Uuid,
