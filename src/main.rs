@@ -53,6 +53,10 @@ enum EnvironmentCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// User fields (GraphQL names, comma-separated) this environment
+        /// requires; `User.missingFields` lists those a user lacks.
+        #[arg(long, value_delimiter = ',')]
+        require: Vec<String>,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -116,9 +120,13 @@ async fn main() -> anyhow::Result<()> {
                 writeln!(out, "{id}")?;
             }
         }
-        Some(Command::Environment(EnvironmentCommand::Create { name, database })) => {
+        Some(Command::Environment(EnvironmentCommand::Create {
+            name,
+            require,
+            database,
+        })) => {
             let app = open(&database).await?;
-            let id = app.repo.create_environment(&name).await?;
+            let id = app.repo.create_environment(&name, &require).await?;
             writeln!(out, "created environment {name:?}:\n{id}")?;
         }
         Some(Command::Token(TokenCommand::Create {

@@ -289,6 +289,38 @@ both_backends! {
         assert_eq!(user["missingFields"], json!([{ "field": "email" }]));
     }
 
+    async fn missing_fields_cover_every_requirable_field(app: TestApp) {
+        use usergraph::domain::REQUIRABLE_FIELDS;
+        let required: Vec<String> = REQUIRABLE_FIELDS.iter().map(|f| f.to_string()).collect();
+        assert!(app.repo.create_environment("typo", &["emial".to_owned()]).await.is_err());
+        let strict = app.repo.create_environment("strict", &required).await.unwrap();
+        let token = app.repo.create_token(strict, "strict").await.unwrap().token;
+        let client = common::client_with_token(&token);
+        for (input, still_missing) in [
+            (json!({}), REQUIRABLE_FIELDS.to_vec()),
+            (json!({ "lists": [], "metadata": {}, "email": "x@example.com" }), {
+                REQUIRABLE_FIELDS.iter().copied().filter(|f| *f != "email").collect()
+            }),
+        ] {
+            let body: Value = client
+                .post(app.endpoint())
+                .json(&json!({ "query": CREATE, "variables": { "input": input } }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let missing: Vec<&str> = body["data"]["createUser"]["user"]["missingFields"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}"))
+                .iter()
+                .map(|m| m["field"].as_str().unwrap())
+                .collect();
+            assert_eq!(missing, still_missing, "every requirable field is recognised");
+        }
+    }
+
     async fn node_resolves_every_type_within_the_environment(app: TestApp) {
         let id = app.seed(1).await.remove(0);
         let user = app.read_user(&id).await;
@@ -310,7 +342,7 @@ both_backends! {
             assert_eq!(node["id"], child);
         }
 
-        let other = app.repo.create_environment("other").await.unwrap();
+        let other = app.repo.create_environment("other", &[]).await.unwrap();
         let foreign = app.seed_in(Scope { environment_id: other }, 1).await.remove(0);
         for id in [foreign.as_str(), "not-a-uuid", "0f8fad5b-d9cb-469f-a165-70867728950e"] {
             assert_eq!(app.gql(query, json!({ "id": id })).await["node"], Value::Null, "{id}");

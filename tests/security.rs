@@ -98,7 +98,7 @@ both_backends! {
     }
 
     async fn another_environment_is_invisible(app: TestApp) {
-        let other = app.repo.create_environment("B").await.unwrap();
+        let other = app.repo.create_environment("B", &[]).await.unwrap();
         let theirs = app.seed_in(Scope { environment_id: other }, 1).await.remove(0);
         let ours = app.seed(1).await.remove(0);
         let b_token = app.repo.create_token(other, "b").await.unwrap().token;
@@ -579,7 +579,14 @@ async fn command_line_manages_environments_and_tokens(backend: Backend) {
     };
     let url = url.to_string();
     let environment = last_line(&run(usergraph(
-        &["environment", "create", "--name", "shop"],
+        &[
+            "environment",
+            "create",
+            "--name",
+            "shop",
+            "--require",
+            "email,phoneNumber",
+        ],
         Some(&url),
     )));
     let seeded = run(usergraph(
@@ -600,8 +607,7 @@ async fn command_line_manages_environments_and_tokens(backend: Backend) {
     assert!(token.starts_with("ugt_") && token.len() >= 40, "{token}");
     let server = Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"], Some(&url)));
     let client = client_with_token(&token);
-    let list =
-        json!({ "query": "{ users(first: 10) { edges { node { id projectEnvironmentId } } } }" });
+    let list = json!({ "query": "{ users(first: 10) { edges { node { id projectEnvironmentId missingFields { field } } } } }" });
     let body: Value = client
         .post(&server.endpoint)
         .json(&list)
@@ -621,6 +627,11 @@ async fn command_line_manages_environments_and_tokens(backend: Backend) {
     assert_eq!(
         body["data"]["users"]["edges"][0]["node"]["projectEnvironmentId"],
         environment.as_str()
+    );
+    // Demo users have both fields the environment requires.
+    assert_eq!(
+        body["data"]["users"]["edges"][0]["node"]["missingFields"],
+        json!([])
     );
 
     run(usergraph(&["token", "revoke", &token], Some(&url)));

@@ -192,7 +192,7 @@ both_backends! {
         assert_eq!(result["__typename"], "UpdateUserSuccess", "{result}");
 
         // Another environment may use the same address.
-        let other = app.repo.create_environment("other").await.unwrap();
+        let other = app.repo.create_environment("other", &[]).await.unwrap();
         let theirs = app.seed_in(Scope { environment_id: other }, 1).await;
         assert_eq!(theirs.len(), 1);
     }
@@ -208,7 +208,7 @@ both_backends! {
             assert_eq!(data["user"], Value::Null);
         }
 
-        let other = app.repo.create_environment("other").await.unwrap();
+        let other = app.repo.create_environment("other", &[]).await.unwrap();
         let foreign = app.seed_in(Scope { environment_id: other }, 1).await.remove(0);
         let result = app.update(&foreign, &version(&user), json!({ "team": "x" })).await;
         assert_eq!(result["__typename"], "UserNotFound");

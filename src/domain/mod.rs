@@ -16,3 +16,37 @@ pub use enums::{
 pub use patch::{check_against_stored, Patch, StoredFacts, UserPatch};
 pub use rules::{ErrorCode, FieldError};
 pub use time::{format_instant, next_updated_at, truncate_to_micros};
+
+/// The user fields an environment may require (GraphQL names): every
+/// optional field a client can set. `User.missingFields` reports those of
+/// them an environment requires and a user has left empty.
+pub const REQUIRABLE_FIELDS: &[&str] = &[
+    "lastVerifiedCredentialId",
+    "scope",
+    "alias",
+    "firstName",
+    "lastName",
+    "jobTitle",
+    "tShirtSize",
+    "team",
+    "country",
+    "email",
+    "phoneNumber",
+    "policiesConsent",
+    "username",
+    "metadata",
+    "mfaBackupCodeAcknowledgement",
+    "btcWallet",
+    "kdaWallet",
+    "ltcWallet",
+    "ckbWallet",
+    "kasWallet",
+    "dogeWallet",
+    "emailNotification",
+    "discordNotification",
+    "newsletterNotification",
+    "lists",
+    "walletPublicKey",
+    "wallet",
+    "chain",
+];

@@ -84,9 +84,9 @@ pub struct MissingField {
     pub field: String,
 }
 
-/// Whether the user field named `field` (its GraphQL name) has no value; an
-/// empty `lists` or `metadata` counts as none. Names that are not optional
-/// user fields are never missing.
+/// Whether the user field named `field` (one of
+/// [`domain::REQUIRABLE_FIELDS`]) has no value; an empty `lists` or
+/// `metadata` counts as none.
 fn is_empty(user: &UserRow, field: &str) -> bool {
     match field {
         "lastVerifiedCredentialId" => user.last_verified_credential_id.is_none(),

@@ -17,7 +17,7 @@ use crate::domain::FieldError;
 
 pub use children::Children;
 pub use nodes::NodeRow;
-pub use seed::DEFAULT_ENVIRONMENT_ID;
+pub use seed::{EnvironmentError, DEFAULT_ENVIRONMENT_ID};
 pub use tokens::{NewToken, TokenError};
 pub use users::{ChildChange, DeleteOutcome, UserFilter, UserPosition};
 

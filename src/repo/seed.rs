@@ -13,7 +13,16 @@ use crate::db::schema::{
 };
 use crate::db::types::{DbId, DbJson, DbTime};
 use crate::db::DbError;
-use crate::domain::truncate_to_micros;
+use crate::domain::{truncate_to_micros, REQUIRABLE_FIELDS};
+
+/// Why an environment could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvironmentError {
+    #[error("{0:?} is not a field an environment can require; these are: {fields}", fields = REQUIRABLE_FIELDS.join(", "))]
+    UnknownField(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
 use crate::write_transaction;
 
 /// The environment `seed` fills and the server scopes requests to until
@@ -222,18 +231,30 @@ impl Repo {
         Ok(())
     }
 
-    /// Creates an environment and returns its id.
-    pub async fn create_environment(&self, name: &str) -> Result<Uuid, DbError> {
+    /// Creates an environment whose users must fill `required_fields`
+    /// (names from [`REQUIRABLE_FIELDS`]); returns its id.
+    pub async fn create_environment(
+        &self,
+        name: &str,
+        required_fields: &[String],
+    ) -> Result<Uuid, EnvironmentError> {
+        if let Some(unknown) = required_fields
+            .iter()
+            .find(|field| !REQUIRABLE_FIELDS.contains(&field.as_str()))
+        {
+            return Err(EnvironmentError::UnknownField(unknown.clone()));
+        }
         let row = EnvironmentRow {
             id: DbId(Uuid::new_v4()),
             name: name.to_owned(),
-            required_fields: DbJson(serde_json::json!([])),
+            required_fields: DbJson(serde_json::json!(required_fields)),
             created_at: DbTime(truncate_to_micros(self.clock.now())),
         };
         let mut conn = self.db.conn().await?;
         crate::with_conn!(&mut conn, c => {
             diesel::insert_into(environments::table).values(&row).execute(c).await
-        })?;
+        })
+        .map_err(DbError::from)?;
         Ok(row.id.0)
     }
 
