@@ -332,36 +332,52 @@ fn graphql_response(
     let not_executed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = match serde_json::to_value(&response) {
+    // An answer without errors is written as it is; only one with errors
+    // goes through a JSON tree to be amended.
+    let encoded = if response.errors.is_empty() {
+        serde_json::to_vec(&response)
+    } else {
+        serde_json::to_value(&response).and_then(|mut body| {
+            amend_errors(&mut body, not_executed, request_id);
+            serde_json::to_vec(&body)
+        })
+    };
+    let body = match encoded {
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "cannot encode response");
             return internal_error(request_id);
         }
     };
-    if let Some(object) = body.as_object_mut() {
-        if not_executed {
-            object.remove("data");
-        }
-        if let Some(Value::Array(errors)) = object.get_mut("errors") {
-            for error in errors {
-                if error["extensions"]["code"] == INTERNAL_SERVER_ERROR {
-                    error["extensions"]["requestId"] = Value::from(request_id);
-                }
-            }
-        }
-    }
     let (status, media_type) = match (accepts_graphql_response, not_executed) {
         (true, true) => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE),
         (true, false) => (StatusCode::OK, GRAPHQL_RESPONSE),
         (false, _) => (StatusCode::OK, JSON),
     };
-    let mut response = Response::new(Body::from(body.to_string()));
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
     response
+}
+
+/// Drops `data` from a response that was not executed, and adds the
+/// request id to internal errors.
+fn amend_errors(body: &mut Value, not_executed: bool, request_id: &str) {
+    let Some(object) = body.as_object_mut() else {
+        return;
+    };
+    if not_executed {
+        object.remove("data");
+    }
+    if let Some(Value::Array(errors)) = object.get_mut("errors") {
+        for error in errors {
+            if error["extensions"]["code"] == INTERNAL_SERVER_ERROR {
+                error["extensions"]["requestId"] = Value::from(request_id);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

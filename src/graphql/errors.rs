@@ -15,3 +15,8 @@ pub fn internal(error: impl Display) -> async_graphql::Error {
     async_graphql::Error::new("internal server error")
         .extend_with(|_, extensions| extensions.set("code", INTERNAL_SERVER_ERROR))
 }
+
+/// A client error in the arguments, with `extensions.code` `BAD_USER_INPUT`.
+pub fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
+}

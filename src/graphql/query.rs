@@ -1,12 +1,12 @@
 //! Query root.
 
 use async_graphql::connection::{Connection, CursorType, Edge};
-use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
+use async_graphql::{Context, Object, Result, ID};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use uuid::Uuid;
 
-use super::errors::internal;
+use super::errors::{bad_input, internal};
 use super::inputs::UserFilter;
 use super::loaders::prime_user_page;
 use super::types::{Node, User};
@@ -21,11 +21,6 @@ pub const DEFAULT_PAGE_SIZE: i32 = 20;
 /// Parses a client-supplied id; an id that is not a UUID names no record.
 pub fn parse_id(id: &ID) -> Option<Uuid> {
     Uuid::parse_str(id.as_str()).ok()
-}
-
-/// A client error in the arguments, with `extensions.code` `BAD_USER_INPUT`.
-fn bad_input(message: impl Into<String>) -> async_graphql::Error {
-    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
 }
 
 /// An opaque cursor: a user's position in the list, base64url-encoded.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Interface, Object, Result, SimpleObject, ID};
+use serde::Deserialize;
 
 use super::enums::{
     self, Chain, ChainalysisRisk, CredentialFormat, MfaBackupCodeAcknowledgement, MfaDeviceKind,
@@ -41,9 +42,9 @@ pub struct User {
 
 impl User {
     /// A user whose nested lists are loaded on demand.
-    pub fn from_row(row: UserRow) -> Self {
+    pub fn from_row(row: impl Into<Box<UserRow>>) -> Self {
         User {
-            row: Box::new(row),
+            row: row.into(),
             children: None,
         }
     }
@@ -255,7 +256,7 @@ impl User {
         self.row
             .lists
             .as_ref()
-            .map(|lists| serde_json::from_value(lists.0.clone()).map_err(internal))
+            .map(|lists| Vec::<String>::deserialize(&lists.0).map_err(internal))
             .transpose()
     }
     async fn wallet_public_key(&self) -> Option<&str> {
@@ -449,7 +450,7 @@ impl From<crate::repo::NodeRow> for Node {
     fn from(row: crate::repo::NodeRow) -> Self {
         use crate::repo::NodeRow;
         match row {
-            NodeRow::User(row) => Node::User(User::from_row(*row)),
+            NodeRow::User(row) => Node::User(User::from_row(row)),
             NodeRow::VerifiedCredential(row) => Node::VerifiedCredential(row),
             NodeRow::Wallet(row) => Node::Wallet(row),
             NodeRow::Session(row) => Node::Session(row),

@@ -66,6 +66,14 @@ type UserInScope = diesel::dsl::Filter<
     diesel::dsl::Eq<users::environment_id, DbId>,
 >;
 
+/// The user `id` if it is in the scope's environment: the filter every
+/// query on one user starts from, so no query forgets the environment.
+fn user_in_scope(scope: Scope, id: Uuid) -> UserInScope {
+    users::table
+        .filter(users::id.eq(DbId(id)))
+        .filter(users::environment_id.eq(DbId(scope.environment_id)))
+}
+
 impl UserForWrite for diesel_async::AsyncPgConnection {
     async fn user_for_write(&mut self, query: UserInScope) -> QueryResult<Option<UserRow>> {
         query
@@ -229,9 +237,7 @@ impl Repo {
     pub async fn user(&self, scope: Scope, id: Uuid) -> Result<Option<UserRow>, DbError> {
         let mut conn = self.db.conn().await?;
         let user = with_conn!(&mut conn, c => {
-            users::table
-                .filter(users::id.eq(DbId(id)))
-                .filter(users::environment_id.eq(DbId(scope.environment_id)))
+            user_in_scope(scope, id)
                 .select(UserRow::as_select())
                 .first(c)
                 .await
@@ -341,9 +347,7 @@ impl Repo {
         let env = DbId(scope.environment_id);
         let mut conn = self.db.conn().await?;
         let outcome = write_transaction!(&mut conn, c -> Result<UpdateOutcome, DbError> => {
-            let in_scope = users::table
-                .filter(users::id.eq(DbId(id)))
-                .filter(users::environment_id.eq(env));
+            let in_scope = user_in_scope(scope, id);
             let current = current_at_version!(c, in_scope, expected);
 
             let credential_ids = if patch.last_verified_credential_id.is_keep() {
@@ -394,12 +398,9 @@ impl Repo {
     ) -> Result<UpdateOutcome, DbError> {
         let now = self.clock.now();
         let new_version = next_updated_at(now, expected);
-        let env = DbId(scope.environment_id);
         let mut conn = self.db.conn().await?;
         write_transaction!(&mut conn, c -> Result<UpdateOutcome, DbError> => {
-            let in_scope = users::table
-                .filter(users::id.eq(DbId(user_id)))
-                .filter(users::environment_id.eq(env));
+            let in_scope = user_in_scope(scope, user_id);
             let current = current_at_version!(c, in_scope, expected);
             let owned = match change {
                 ChildChange::RevokeSession(id) => {
@@ -481,12 +482,9 @@ impl Repo {
         id: Uuid,
         expected: DateTime<Utc>,
     ) -> Result<DeleteOutcome, DbError> {
-        let env = DbId(scope.environment_id);
         let mut conn = self.db.conn().await?;
         write_transaction!(&mut conn, c -> Result<DeleteOutcome, DbError> => {
-            let in_scope = users::table
-                .filter(users::id.eq(DbId(id)))
-                .filter(users::environment_id.eq(env));
+            let in_scope = user_in_scope(scope, id);
             // Nested rows go with the user through ON DELETE CASCADE.
             let deleted = diesel::delete(in_scope.filter(users::updated_at.eq(DbTime(expected))))
                 .execute(c)
