@@ -27,7 +27,7 @@ async fn update(
         .await
         .unwrap()
     {
-        UpdateOutcome::Updated(snapshot) => snapshot.user.updated_at.0,
+        UpdateOutcome::Updated(snapshot) => snapshot.user.updated_at,
         other => panic!("expected an update, got {other:?}"),
     }
 }
@@ -46,8 +46,7 @@ async fn versions_strictly_increase(backend: Backend) {
         .await
         .unwrap()
         .unwrap()
-        .updated_at
-        .0;
+        .updated_at;
 
     clock.set("2026-05-01T08:00:00.000002500Z");
     let v1 = update(&app, id, v0, "a").await;
@@ -60,7 +59,7 @@ async fn versions_strictly_increase(backend: Backend) {
     assert_eq!(v3.to_rfc3339(), "2026-05-01T08:00:00.000004+00:00");
 
     let stored = app.repo.user(default_scope(), id).await.unwrap().unwrap();
-    assert_eq!(stored.updated_at.0, v3);
+    assert_eq!(stored.updated_at, v3);
     assert_eq!(stored.team.as_deref(), Some("c"));
 }
 per_backend!(

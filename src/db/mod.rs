@@ -1,8 +1,8 @@
 //! Pools, backend dispatch, the diesel schema, row structs and migrations.
 //!
 //! Both backends run the same diesel queries: [`Conn`] is an enum of pooled
-//! connections and [`with_conn!`](crate::with_conn) expands one query body in
-//! each arm, so every query is type-checked against PostgreSQL and SQLite.
+//! connections, and `repo` compiles its queries once per backend and picks
+//! the one for the connection at hand (see `repo/mod.rs`).
 
 pub mod models;
 pub mod schema;
@@ -26,7 +26,9 @@ use diesel_async::{
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use futures_util::FutureExt;
 
-use crate::config::DatabaseUrl;
+mod url;
+
+pub use url::DatabaseUrl;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -84,51 +86,6 @@ pub enum Conn {
     Sqlite(Object<SqliteConn>),
 }
 
-/// Runs `$body` with `$c` bound to the concrete connection of either backend.
-#[macro_export]
-macro_rules! with_conn {
-    ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            $crate::db::Conn::Pg($c) => {
-                let $c: &mut diesel_async::AsyncPgConnection = &mut *$c;
-                $body
-            }
-            $crate::db::Conn::Sqlite($c) => {
-                let $c: &mut $crate::db::SqliteConn = &mut *$c;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs `$body` in a write transaction on either backend, with `$c` bound to
-/// the concrete connection and `$ret` the body's result type. Inside,
-/// `locking!(query)` reads rows with a write lock where the backend needs one.
-///
-/// SQLite starts it with `BEGIN IMMEDIATE`: a deferred transaction that reads
-/// and then writes fails with `SQLITE_BUSY` when another writer got there
-/// first, instead of waiting its turn.
-#[macro_export]
-macro_rules! write_transaction {
-    ($conn:expr, $c:ident -> $ret:ty => $body:block) => {
-        match $conn {
-            $crate::db::Conn::Pg(conn) => {
-                use diesel_async::AsyncConnection as _;
-                let conn: &mut diesel_async::AsyncPgConnection = &mut *conn;
-                conn.transaction(async |$c: &mut diesel_async::AsyncPgConnection| -> $ret { $body })
-                    .await
-            }
-            $crate::db::Conn::Sqlite(conn) => {
-                let conn: &mut $crate::db::SqliteConn = &mut *conn;
-                conn.immediate_transaction(async |$c: &mut $crate::db::SqliteConn| -> $ret {
-                    $body
-                })
-                .await
-            }
-        }
-    };
-}
-
 /// What [`Db::open`] found.
 pub struct Opened {
     pub db: Db,
@@ -136,18 +93,19 @@ pub struct Opened {
     pub created: bool,
 }
 
-/// A pool of at most `$max` connections from `$manager` (a macro: the
-/// generic function would need the pool manager's trait bounds spelled out).
-macro_rules! build_pool {
-    ($manager:expr, $max:expr) => {
-        Pool::builder($manager)
-            .max_size($max)
-            .runtime(deadpool::Runtime::Tokio1)
-            .wait_timeout(Some(POOL_TIMEOUT))
-            .create_timeout(Some(POOL_TIMEOUT))
-            .build()
-            .map_err(|e| DbError::Pool(e.to_string()))?
-    };
+/// A pool of at most `max` connections from `manager`.
+fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, max: usize) -> Result<Pool<C>, DbError>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    Pool::builder(manager)
+        .max_size(max)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(POOL_TIMEOUT))
+        .create_timeout(Some(POOL_TIMEOUT))
+        .build()
+        .map_err(|e| DbError::Pool(e.to_string()))
 }
 
 impl Db {
@@ -170,7 +128,7 @@ impl Db {
                     .boxed()
                 });
                 let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
-                (Pools::Pg(build_pool!(manager, max_connections)), false)
+                (Pools::Pg(build_pool(manager, max_connections)?), false)
             }
             DatabaseUrl::Sqlite(path) => {
                 let created = !path.exists();
@@ -183,7 +141,7 @@ impl Db {
                 let manager =
                     AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
                 (
-                    Pools::Sqlite(build_pool!(manager, max_connections)),
+                    Pools::Sqlite(build_pool(manager, max_connections)?),
                     created,
                 )
             }
@@ -210,8 +168,11 @@ impl Db {
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbError> {
-        let mut conn = self.conn().await?;
-        with_conn!(&mut conn, c => diesel::sql_query("SELECT 1").execute(c).await)?;
+        let ping = diesel::sql_query("SELECT 1");
+        match &mut self.conn().await? {
+            Conn::Pg(c) => ping.execute(&mut **c).await?,
+            Conn::Sqlite(c) => ping.execute(&mut **c).await?,
+        };
         Ok(())
     }
 }

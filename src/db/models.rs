@@ -1,4 +1,8 @@
 //! Row structs: one per table, read and written as they are stored.
+//!
+//! Rows inserted whole say `treat_none_as_default_value = false`: `None` is
+//! written as NULL rather than DEFAULT (no nullable column has another
+//! default), which lets SQLite take many of them in one `INSERT`.
 
 use diesel::prelude::*;
 
@@ -17,6 +21,7 @@ pub struct EnvironmentRow {
 
 /// A user as stored; enum columns hold their upper-case names.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: DbId,
@@ -98,6 +103,7 @@ pub struct UserChanges {
 
 /// A credential that proved the user's identity (wallet, email, OAuth, …).
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = verified_credentials)]
 pub struct VerifiedCredentialRow {
     pub id: DbId,
@@ -111,6 +117,7 @@ pub struct VerifiedCredentialRow {
 
 /// A wallet linked to the user.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = wallets)]
 pub struct WalletRow {
     pub id: DbId,
@@ -124,6 +131,7 @@ pub struct WalletRow {
 
 /// A sign-in session of the user.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
     pub id: DbId,
@@ -137,6 +145,7 @@ pub struct SessionRow {
 
 /// A second-factor device of the user.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = mfa_devices)]
 pub struct MfaDeviceRow {
     pub id: DbId,
@@ -150,6 +159,7 @@ pub struct MfaDeviceRow {
 
 /// An OAuth account linked to the user.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = oauth_accounts)]
 pub struct OauthAccountRow {
     pub id: DbId,
@@ -163,6 +173,7 @@ pub struct OauthAccountRow {
 
 /// A chainalysis screening of one of the user's wallets.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = chainalysis_checks)]
 pub struct ChainalysisCheckRow {
     pub id: DbId,
@@ -170,6 +181,19 @@ pub struct ChainalysisCheckRow {
     pub wallet_public_key: String,
     pub risk_level: String,
     pub created_at: DbTime,
+}
+
+/// The columns a new user starts with before its input is applied.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser {
+    pub id: DbId,
+    pub environment_id: DbId,
+    pub new_user: bool,
+    pub first_visit: DbTime,
+    pub last_visit: DbTime,
+    pub created_at: DbTime,
+    pub updated_at: DbTime,
 }
 
 /// An API token, known only by its hash.

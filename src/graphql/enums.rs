@@ -60,17 +60,3 @@ pub enum ChainalysisRisk {
     High,
     Severe,
 }
-
-/// Reads a stored enum column into its GraphQL enum.
-///
-/// The columns carry CHECK constraints, so an unknown text means a corrupt
-/// row: that is an internal error, reported as such.
-pub fn stored<D, G>(text: &str) -> async_graphql::Result<G>
-where
-    D: std::str::FromStr<Err = domain::UnknownVariant>,
-    G: From<D>,
-{
-    text.parse::<D>()
-        .map(G::from)
-        .map_err(super::errors::internal)
-}

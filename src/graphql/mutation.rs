@@ -9,7 +9,9 @@ use super::query::parse_id;
 use super::scalars::Timestamp;
 use super::types::User;
 use crate::domain;
-use crate::repo::{ChildChange, DeleteOutcome, Repo, Scope, UpdateOutcome, UserSnapshot};
+use crate::repo::{
+    ChildChange, CreateOutcome, DeleteOutcome, Repo, Scope, UpdateOutcome, UserSnapshot,
+};
 
 /// The user after a successful update.
 #[derive(SimpleObject)]
@@ -199,18 +201,13 @@ impl MutationRoot {
             .await
             .map_err(internal)?;
         Ok(match outcome {
-            UpdateOutcome::Updated(snapshot) => {
+            CreateOutcome::Created(snapshot) => {
                 CreateUserResult::CreateUserSuccess(CreateUserSuccess {
-                    user: User::from_snapshot(snapshot),
+                    user: User::from_snapshot(*snapshot),
                 })
             }
-            UpdateOutcome::Invalid(errors) => {
+            CreateOutcome::Invalid(errors) => {
                 CreateUserResult::ValidationFailed(validation_failed(errors))
-            }
-            UpdateOutcome::Conflict(_) | UpdateOutcome::NotFound => {
-                return Err(internal(
-                    "createUser: a new user cannot conflict or be missing",
-                ));
             }
         })
     }

@@ -87,7 +87,7 @@ impl QueryRoot {
         let repo = ctx.data::<Repo>()?;
         let scope = ctx.data::<Scope>()?;
         let user = repo.user(*scope, id).await.map_err(internal)?;
-        Ok(user.map(User::from_row))
+        Ok(user.map(User::new))
     }
 
     /// The users of your environment, oldest first (then by id), a page at a
@@ -127,7 +127,7 @@ impl QueryRoot {
         );
         connection.edges = rows
             .into_iter()
-            .map(|row| Edge::new(UserCursor(UserPosition::of(&row)), User::from_row(row)))
+            .map(|user| Edge::new(UserCursor(UserPosition::of(&user)), User::new(user)))
             .collect();
         Ok(connection)
     }

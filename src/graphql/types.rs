@@ -2,79 +2,63 @@
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Interface, Object, Result, SimpleObject, ID};
-use serde::Deserialize;
+use uuid::Uuid;
 
 use super::enums::{
-    self, Chain, ChainalysisRisk, CredentialFormat, MfaBackupCodeAcknowledgement, MfaDeviceKind,
+    Chain, ChainalysisRisk, CredentialFormat, MfaBackupCodeAcknowledgement, MfaDeviceKind,
 };
 use super::errors::internal;
-use super::loaders::{
-    ChainalysisChecksOf, ChildLoader, EnvironmentOf, MfaDevicesOf, OauthAccountsOf, RequestLoader,
-    SessionsOf, VerifiedCredentialsOf, WalletsOf,
-};
+use super::loaders::{EnvironmentOf, NestedOf, RequestLoader};
 use super::scalars::{JsonObject, Timestamp};
-use crate::db::models::*;
-use crate::db::types::DbId;
-use crate::domain;
-use crate::repo::{Children, UserSnapshot};
+use crate::repo::{self, Children, Relation, UserSnapshot};
 
-fn id(id: DbId) -> ID {
-    ID(id.0.to_string())
-}
-
-fn optional<D, G>(text: &Option<String>) -> Result<Option<G>>
-where
-    D: std::str::FromStr<Err = domain::UnknownVariant>,
-    G: From<D>,
-{
-    text.as_deref().map(enums::stored::<D, G>).transpose()
+fn id(id: Uuid) -> ID {
+    ID(id.to_string())
 }
 
 /// A user, with its nested lists either already read (mutation results, one
 /// snapshot) or loaded on demand through the request's DataLoader.
 pub struct User {
-    // Boxed: a user row is large, and results and `Node` hold users by value.
-    row: Box<UserRow>,
+    // Boxed: a user is large, and results and `Node` hold users by value.
+    user: Box<repo::User>,
     children: Option<Arc<Children>>,
 }
 
 impl User {
     /// A user whose nested lists are loaded on demand.
-    pub fn from_row(row: impl Into<Box<UserRow>>) -> Self {
+    pub fn new(user: impl Into<Box<repo::User>>) -> Self {
         User {
-            row: row.into(),
+            user: user.into(),
             children: None,
         }
     }
 
-    /// A user whose nested lists come from the same snapshot as the row.
+    /// A user whose nested lists come from the same snapshot as the user.
     pub fn from_snapshot(snapshot: UserSnapshot) -> Self {
         User {
-            row: Box::new(snapshot.user),
+            user: Box::new(snapshot.user),
             children: Some(Arc::new(snapshot.children)),
         }
     }
 
     /// The nested list `pick` selects: from the snapshot, or through the loader.
-    async fn nested<K, T>(
+    async fn nested<T: Clone>(
         &self,
         ctx: &Context<'_>,
-        key: K,
+        relation: Relation,
         pick: impl FnOnce(&Children) -> &Vec<T>,
-    ) -> Result<Vec<T>>
-    where
-        T: Clone + Send + Sync + 'static,
-        K: Send + Sync + Clone + Eq + std::hash::Hash + 'static,
-        ChildLoader: Loader<K, Value = Vec<T>, Error = Arc<crate::db::DbError>>,
-    {
+    ) -> Result<Vec<T>> {
         if let Some(children) = &self.children {
             return Ok(pick(children).clone());
         }
         let loader = ctx.data::<RequestLoader>()?;
-        let rows = loader.load_one(key).await.map_err(internal)?;
-        Ok(rows.unwrap_or_default())
+        let key = NestedOf {
+            relation,
+            user: self.user.id,
+        };
+        let children = loader.load_one(key).await.map_err(internal)?;
+        Ok(children.map(|c| pick(&c).clone()).unwrap_or_default())
     }
 }
 
@@ -85,253 +69,200 @@ pub struct MissingField {
     pub field: String,
 }
 
-/// Whether the user field named `field` (one of
-/// [`domain::REQUIRABLE_FIELDS`]) has no value; an empty `lists` or
-/// `metadata` counts as none.
-fn is_empty(user: &UserRow, field: &str) -> bool {
-    match field {
-        "lastVerifiedCredentialId" => user.last_verified_credential_id.is_none(),
-        "scope" => user.scope.is_none(),
-        "alias" => user.alias.is_none(),
-        "firstName" => user.first_name.is_none(),
-        "lastName" => user.last_name.is_none(),
-        "jobTitle" => user.job_title.is_none(),
-        "tShirtSize" => user.t_shirt_size.is_none(),
-        "team" => user.team.is_none(),
-        "country" => user.country.is_none(),
-        "email" => user.email.is_none(),
-        "phoneNumber" => user.phone_number.is_none(),
-        "policiesConsent" => user.policies_consent.is_none(),
-        "username" => user.username.is_none(),
-        "metadata" => user
-            .metadata
-            .as_ref()
-            .is_none_or(|m| m.0.as_object().is_some_and(|o| o.is_empty())),
-        "mfaBackupCodeAcknowledgement" => user.mfa_backup_code_acknowledgement.is_none(),
-        "btcWallet" => user.btc_wallet.is_none(),
-        "kdaWallet" => user.kda_wallet.is_none(),
-        "ltcWallet" => user.ltc_wallet.is_none(),
-        "ckbWallet" => user.ckb_wallet.is_none(),
-        "kasWallet" => user.kas_wallet.is_none(),
-        "dogeWallet" => user.doge_wallet.is_none(),
-        "emailNotification" => user.email_notification.is_none(),
-        "discordNotification" => user.discord_notification.is_none(),
-        "newsletterNotification" => user.newsletter_notification.is_none(),
-        "lists" => user
-            .lists
-            .as_ref()
-            .is_none_or(|l| l.0.as_array().is_some_and(|a| a.is_empty())),
-        "walletPublicKey" => user.wallet_public_key.is_none(),
-        "wallet" => user.wallet.is_none(),
-        "chain" => user.chain.is_none(),
-        _ => false,
-    }
-}
-
 /// A user of an environment.
 #[Object]
 impl User {
     async fn id(&self) -> ID {
-        id(self.row.id)
+        id(self.user.id)
     }
     async fn project_environment_id(&self) -> ID {
-        id(self.row.environment_id)
+        id(self.user.environment_id)
     }
     async fn last_verified_credential_id(&self) -> Option<String> {
-        self.row
+        self.user
             .last_verified_credential_id
-            .map(|id| id.0.to_string())
+            .map(|id| id.to_string())
     }
-    async fn verified_credentials(&self, ctx: &Context<'_>) -> Result<Vec<VerifiedCredentialRow>> {
-        let key = VerifiedCredentialsOf(self.row.id.0);
-        self.nested(ctx, key, |c| &c.verified_credentials).await
+    async fn verified_credentials(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<repo::VerifiedCredential>> {
+        self.nested(ctx, Relation::VerifiedCredentials, |c| {
+            &c.verified_credentials
+        })
+        .await
     }
     async fn session_id(&self) -> Option<ID> {
-        self.row.session_id.map(id)
+        self.user.session_id.map(id)
     }
     async fn scope(&self) -> Option<&str> {
-        self.row.scope.as_deref()
+        self.user.scope.as_deref()
     }
     async fn new_user(&self) -> bool {
-        self.row.new_user
+        self.user.new_user
     }
     async fn first_visit(&self) -> Timestamp {
-        Timestamp(self.row.first_visit.0)
+        Timestamp(self.user.first_visit)
     }
     async fn last_visit(&self) -> Timestamp {
-        Timestamp(self.row.last_visit.0)
+        Timestamp(self.user.last_visit)
     }
     async fn alias(&self) -> Option<&str> {
-        self.row.alias.as_deref()
+        self.user.alias.as_deref()
     }
     async fn first_name(&self) -> Option<&str> {
-        self.row.first_name.as_deref()
+        self.user.first_name.as_deref()
     }
     async fn last_name(&self) -> Option<&str> {
-        self.row.last_name.as_deref()
+        self.user.last_name.as_deref()
     }
     async fn job_title(&self) -> Option<&str> {
-        self.row.job_title.as_deref()
+        self.user.job_title.as_deref()
     }
     async fn t_shirt_size(&self) -> Option<&str> {
-        self.row.t_shirt_size.as_deref()
+        self.user.t_shirt_size.as_deref()
     }
     async fn team(&self) -> Option<&str> {
-        self.row.team.as_deref()
+        self.user.team.as_deref()
     }
     /// ISO 3166-1 alpha-2 code.
     async fn country(&self) -> Option<&str> {
-        self.row.country.as_deref()
+        self.user.country.as_deref()
     }
     async fn email(&self) -> Option<&str> {
-        self.row.email.as_deref()
+        self.user.email.as_deref()
     }
     /// E.164 number.
     async fn phone_number(&self) -> Option<&str> {
-        self.row.phone_number.as_deref()
+        self.user.phone_number.as_deref()
     }
     async fn policies_consent(&self) -> Option<bool> {
-        self.row.policies_consent
+        self.user.policies_consent
     }
     async fn username(&self) -> Option<&str> {
-        self.row.username.as_deref()
+        self.user.username.as_deref()
     }
     async fn metadata(&self) -> Option<JsonObject> {
-        self.row.metadata.as_ref().map(|m| JsonObject(m.0.clone()))
+        self.user.metadata.clone().map(JsonObject)
     }
-    async fn mfa_backup_code_acknowledgement(
-        &self,
-    ) -> Result<Option<MfaBackupCodeAcknowledgement>> {
-        optional::<domain::MfaBackupCodeAcknowledgement, _>(
-            &self.row.mfa_backup_code_acknowledgement,
-        )
+    async fn mfa_backup_code_acknowledgement(&self) -> Option<MfaBackupCodeAcknowledgement> {
+        self.user.mfa_backup_code_acknowledgement.map(Into::into)
     }
     async fn btc_wallet(&self) -> Option<&str> {
-        self.row.btc_wallet.as_deref()
+        self.user.btc_wallet.as_deref()
     }
     async fn kda_wallet(&self) -> Option<&str> {
-        self.row.kda_wallet.as_deref()
+        self.user.kda_wallet.as_deref()
     }
     async fn ltc_wallet(&self) -> Option<&str> {
-        self.row.ltc_wallet.as_deref()
+        self.user.ltc_wallet.as_deref()
     }
     async fn ckb_wallet(&self) -> Option<&str> {
-        self.row.ckb_wallet.as_deref()
+        self.user.ckb_wallet.as_deref()
     }
     async fn kas_wallet(&self) -> Option<&str> {
-        self.row.kas_wallet.as_deref()
+        self.user.kas_wallet.as_deref()
     }
     async fn doge_wallet(&self) -> Option<&str> {
-        self.row.doge_wallet.as_deref()
+        self.user.doge_wallet.as_deref()
     }
     async fn email_notification(&self) -> Option<bool> {
-        self.row.email_notification
+        self.user.email_notification
     }
     async fn discord_notification(&self) -> Option<bool> {
-        self.row.discord_notification
+        self.user.discord_notification
     }
     async fn newsletter_notification(&self) -> Option<bool> {
-        self.row.newsletter_notification
+        self.user.newsletter_notification
     }
     /// The fields the user's environment requires that this user has left empty.
     async fn missing_fields(&self, ctx: &Context<'_>) -> Result<Vec<MissingField>> {
         let loader = ctx.data::<RequestLoader>()?;
         let environment = loader
-            .load_one(EnvironmentOf(self.row.environment_id.0))
+            .load_one(EnvironmentOf(self.user.environment_id))
             .await
             .map_err(internal)?;
-        let required: Vec<String> = match environment {
-            Some(environment) => {
-                serde_json::from_value(environment.required_fields.0).map_err(internal)?
-            }
-            None => Vec::new(),
-        };
+        let required = environment.map(|e| e.required_fields).unwrap_or_default();
         Ok(required
             .into_iter()
-            .filter(|field| is_empty(&self.row, field))
+            .filter(|field| self.user.is_empty(field))
             .map(|field| MissingField { field })
             .collect())
     }
-    async fn lists(&self) -> Result<Option<Vec<String>>> {
-        self.row
-            .lists
-            .as_ref()
-            .map(|lists| Vec::<String>::deserialize(&lists.0).map_err(internal))
-            .transpose()
+    async fn lists(&self) -> Option<&[String]> {
+        self.user.lists.as_deref()
     }
     async fn wallet_public_key(&self) -> Option<&str> {
-        self.row.wallet_public_key.as_deref()
+        self.user.wallet_public_key.as_deref()
     }
     async fn wallet(&self) -> Option<&str> {
-        self.row.wallet.as_deref()
+        self.user.wallet.as_deref()
     }
-    async fn chain(&self) -> Result<Option<Chain>> {
-        optional::<domain::Chain, _>(&self.row.chain)
+    async fn chain(&self) -> Option<Chain> {
+        self.user.chain.map(Into::into)
     }
-    async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<SessionRow>> {
-        self.nested(ctx, SessionsOf(self.row.id.0), |c| &c.sessions)
+    async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<repo::Session>> {
+        self.nested(ctx, Relation::Sessions, |c| &c.sessions).await
+    }
+    async fn wallets(&self, ctx: &Context<'_>) -> Result<Vec<repo::Wallet>> {
+        self.nested(ctx, Relation::Wallets, |c| &c.wallets).await
+    }
+    async fn chainalysis_checks(&self, ctx: &Context<'_>) -> Result<Vec<repo::ChainalysisCheck>> {
+        self.nested(ctx, Relation::ChainalysisChecks, |c| &c.chainalysis_checks)
             .await
     }
-    async fn wallets(&self, ctx: &Context<'_>) -> Result<Vec<WalletRow>> {
-        self.nested(ctx, WalletsOf(self.row.id.0), |c| &c.wallets)
+    async fn oauth_accounts(&self, ctx: &Context<'_>) -> Result<Vec<repo::OauthAccount>> {
+        self.nested(ctx, Relation::OauthAccounts, |c| &c.oauth_accounts)
             .await
     }
-    async fn chainalysis_checks(&self, ctx: &Context<'_>) -> Result<Vec<ChainalysisCheckRow>> {
-        let key = ChainalysisChecksOf(self.row.id.0);
-        self.nested(ctx, key, |c| &c.chainalysis_checks).await
-    }
-    async fn oauth_accounts(&self, ctx: &Context<'_>) -> Result<Vec<OauthAccountRow>> {
-        self.nested(ctx, OauthAccountsOf(self.row.id.0), |c| &c.oauth_accounts)
-            .await
-    }
-    async fn mfa_devices(&self, ctx: &Context<'_>) -> Result<Vec<MfaDeviceRow>> {
-        self.nested(ctx, MfaDevicesOf(self.row.id.0), |c| &c.mfa_devices)
+    async fn mfa_devices(&self, ctx: &Context<'_>) -> Result<Vec<repo::MfaDevice>> {
+        self.nested(ctx, Relation::MfaDevices, |c| &c.mfa_devices)
             .await
     }
     async fn created_at(&self) -> Timestamp {
-        Timestamp(self.row.created_at.0)
+        Timestamp(self.user.created_at)
     }
     /// The version: send it back as `expectedUpdatedAt` to change this user.
     async fn updated_at(&self) -> Timestamp {
-        Timestamp(self.row.updated_at.0)
+        Timestamp(self.user.updated_at)
     }
 }
 
 /// A credential that proved the user's identity.
 #[Object(name = "VerifiedCredential")]
-impl VerifiedCredentialRow {
+impl repo::VerifiedCredential {
     async fn id(&self) -> ID {
         id(self.id)
     }
-    async fn format(&self) -> Result<CredentialFormat> {
-        enums::stored::<domain::CredentialFormat, _>(&self.format)
+    async fn format(&self) -> CredentialFormat {
+        self.format.into()
     }
     /// The address, email, phone number or account name the credential proves.
     async fn public_identifier(&self) -> &str {
         &self.public_identifier
     }
-    async fn chain(&self) -> Result<Option<Chain>> {
-        optional::<domain::Chain, _>(&self.chain)
+    async fn chain(&self) -> Option<Chain> {
+        self.chain.map(Into::into)
     }
     async fn wallet_name(&self) -> Option<&str> {
         self.wallet_name.as_deref()
     }
     async fn created_at(&self) -> Timestamp {
-        Timestamp(self.created_at.0)
+        Timestamp(self.created_at)
     }
 }
 
 /// A wallet linked to the user.
 #[Object(name = "Wallet")]
-impl WalletRow {
+impl repo::Wallet {
     async fn id(&self) -> ID {
         id(self.id)
     }
     async fn name(&self) -> &str {
         &self.name
     }
-    async fn chain(&self) -> Result<Chain> {
-        enums::stored::<domain::Chain, _>(&self.chain)
+    async fn chain(&self) -> Chain {
+        self.chain.into()
     }
     async fn public_key(&self) -> &str {
         &self.public_key
@@ -340,13 +271,13 @@ impl WalletRow {
         &self.provider
     }
     async fn created_at(&self) -> Timestamp {
-        Timestamp(self.created_at.0)
+        Timestamp(self.created_at)
     }
 }
 
 /// A sign-in session of the user.
 #[Object(name = "Session")]
-impl SessionRow {
+impl repo::Session {
     async fn id(&self) -> ID {
         id(self.id)
     }
@@ -357,26 +288,26 @@ impl SessionRow {
         self.user_agent.as_deref()
     }
     async fn created_at(&self) -> Timestamp {
-        Timestamp(self.created_at.0)
+        Timestamp(self.created_at)
     }
     async fn expires_at(&self) -> Timestamp {
-        Timestamp(self.expires_at.0)
+        Timestamp(self.expires_at)
     }
     /// When the session was revoked; null while it is usable.
     async fn revoked_at(&self) -> Option<Timestamp> {
-        self.revoked_at.map(|t| Timestamp(t.0))
+        self.revoked_at.map(Timestamp)
     }
 }
 
 /// A second-factor device of the user.
 #[Object(name = "MfaDevice")]
-impl MfaDeviceRow {
+impl repo::MfaDevice {
     async fn id(&self) -> ID {
         id(self.id)
     }
     #[graphql(name = "type")]
-    async fn kind(&self) -> Result<MfaDeviceKind> {
-        enums::stored::<domain::MfaDeviceKind, _>(&self.kind)
+    async fn kind(&self) -> MfaDeviceKind {
+        self.kind.into()
     }
     async fn name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -386,16 +317,16 @@ impl MfaDeviceRow {
         self.is_default
     }
     async fn verified_at(&self) -> Option<Timestamp> {
-        self.verified_at.map(|t| Timestamp(t.0))
+        self.verified_at.map(Timestamp)
     }
     async fn created_at(&self) -> Timestamp {
-        Timestamp(self.created_at.0)
+        Timestamp(self.created_at)
     }
 }
 
 /// An OAuth account linked to the user.
 #[Object(name = "OAuthAccount")]
-impl OauthAccountRow {
+impl repo::OauthAccount {
     async fn id(&self) -> ID {
         id(self.id)
     }
@@ -412,24 +343,24 @@ impl OauthAccountRow {
         self.display_name.as_deref()
     }
     async fn created_at(&self) -> Timestamp {
-        Timestamp(self.created_at.0)
+        Timestamp(self.created_at)
     }
 }
 
 /// A chainalysis screening of one of the user's wallets.
 #[Object(name = "ChainalysisCheck")]
-impl ChainalysisCheckRow {
+impl repo::ChainalysisCheck {
     async fn id(&self) -> ID {
         id(self.id)
     }
     async fn wallet_public_key(&self) -> &str {
         &self.wallet_public_key
     }
-    async fn risk_level(&self) -> Result<ChainalysisRisk> {
-        enums::stored::<domain::ChainalysisRisk, _>(&self.risk_level)
+    async fn risk_level(&self) -> ChainalysisRisk {
+        self.risk_level.into()
     }
     async fn created_at(&self) -> Timestamp {
-        Timestamp(self.created_at.0)
+        Timestamp(self.created_at)
     }
 }
 
@@ -438,25 +369,24 @@ impl ChainalysisCheckRow {
 #[graphql(field(name = "id", ty = "ID", desc = "Unique across all types."))]
 pub enum Node {
     User(User),
-    VerifiedCredential(VerifiedCredentialRow),
-    Wallet(WalletRow),
-    Session(SessionRow),
-    MfaDevice(MfaDeviceRow),
-    OAuthAccount(OauthAccountRow),
-    ChainalysisCheck(ChainalysisCheckRow),
+    VerifiedCredential(repo::VerifiedCredential),
+    Wallet(repo::Wallet),
+    Session(repo::Session),
+    MfaDevice(repo::MfaDevice),
+    OAuthAccount(repo::OauthAccount),
+    ChainalysisCheck(repo::ChainalysisCheck),
 }
 
-impl From<crate::repo::NodeRow> for Node {
-    fn from(row: crate::repo::NodeRow) -> Self {
-        use crate::repo::NodeRow;
-        match row {
-            NodeRow::User(row) => Node::User(User::from_row(row)),
-            NodeRow::VerifiedCredential(row) => Node::VerifiedCredential(row),
-            NodeRow::Wallet(row) => Node::Wallet(row),
-            NodeRow::Session(row) => Node::Session(row),
-            NodeRow::MfaDevice(row) => Node::MfaDevice(row),
-            NodeRow::OauthAccount(row) => Node::OAuthAccount(row),
-            NodeRow::ChainalysisCheck(row) => Node::ChainalysisCheck(row),
+impl From<repo::Node> for Node {
+    fn from(node: repo::Node) -> Self {
+        match node {
+            repo::Node::User(user) => Node::User(User::new(user)),
+            repo::Node::VerifiedCredential(record) => Node::VerifiedCredential(record),
+            repo::Node::Wallet(record) => Node::Wallet(record),
+            repo::Node::Session(record) => Node::Session(record),
+            repo::Node::MfaDevice(record) => Node::MfaDevice(record),
+            repo::Node::OauthAccount(record) => Node::OAuthAccount(record),
+            repo::Node::ChainalysisCheck(record) => Node::ChainalysisCheck(record),
         }
     }
 }

@@ -1,25 +1,94 @@
-//! All SQL lives here: users, their nested records, environments, demo data.
+//! All SQL lives here: users, their nested records, environments, tokens,
+//! demo data.
+//!
+//! The layout (docs/DESIGN.md, "Two backends, one set of queries"):
+//! - `queries/*.rs`: every query, an ordinary `async fn` taking `&mut Conn`;
+//! - `pg.rs` and `sqlite.rs`: compile `queries/` once per backend, each with
+//!   its own `Conn`, and hold the only query that differs (the write lock);
+//! - this file: the [`Repo`] the server calls, which takes a pooled
+//!   connection and runs a query on its backend through [`on_backend!`] or
+//!   [`in_write_transaction!`];
+//! - `records.rs`: the values the repository hands out, decoded from rows;
+//! - `shared.rs`, `demo.rs`: what both backends share that needs no
+//!   connection.
 
-mod children;
-mod nodes;
-mod seed;
-mod tokens;
-mod users;
+mod demo;
+// Each includes `queries/*.rs`, on purpose: once per backend.
+#[allow(clippy::duplicate_mod)]
+mod pg;
+mod records;
+mod shared;
+#[allow(clippy::duplicate_mod)]
+mod sqlite;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection as _;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::db::models::UserRow;
-use crate::db::Db;
-use crate::domain::FieldError;
+use crate::db::models::{ApiTokenRow, EnvironmentRow, NewUser};
+use crate::db::types::{DbId, DbJson, DbTime};
+use crate::db::{Conn, Db, DbError};
+use crate::domain::{next_updated_at, truncate_to_micros, UserPatch, REQUIRABLE_FIELDS};
 
-pub use children::Children;
-pub use nodes::NodeRow;
-pub use seed::{EnvironmentError, DEFAULT_ENVIRONMENT_ID};
-pub use tokens::{NewToken, TokenError};
-pub use users::{ChildChange, DeleteOutcome, UserFilter, UserPosition};
+pub use records::{
+    ChainalysisCheck, ChildChange, Children, CreateOutcome, DeleteOutcome, Environment, MfaDevice,
+    Node, OauthAccount, Session, UpdateOutcome, User, UserFilter, UserPosition, UserSnapshot,
+    VerifiedCredential, Wallet,
+};
+
+/// Runs `module::function(conn, args…)` from `queries/` on the backend of
+/// `$conn` (a `&mut db::Conn`).
+macro_rules! on_backend {
+    ($conn:expr, $module:ident::$function:ident($($arg:expr),* $(,)?)) => {
+        match $conn {
+            Conn::Pg(c) => pg::$module::$function(c, $($arg),*).await,
+            Conn::Sqlite(c) => sqlite::$module::$function(c, $($arg),*).await,
+        }
+    };
+}
+
+/// Like [`on_backend!`], inside a write transaction that commits when the
+/// function returns `Ok` and rolls back otherwise.
+///
+/// SQLite begins it with `BEGIN IMMEDIATE`: a deferred transaction that
+/// reads and then writes fails with `SQLITE_BUSY` when another writer got
+/// there first, instead of waiting its turn.
+macro_rules! in_write_transaction {
+    ($conn:expr, $module:ident::$function:ident($($arg:expr),* $(,)?)) => {
+        match $conn {
+            Conn::Pg(c) => {
+                pg::Conn::transaction(c, async move |c: &mut pg::Conn| {
+                    pg::$module::$function(c, $($arg),*).await
+                })
+                .await
+            }
+            Conn::Sqlite(c) => {
+                sqlite::Conn::immediate_transaction(c, async move |c: &mut sqlite::Conn| {
+                    sqlite::$module::$function(c, $($arg),*).await
+                })
+                .await
+            }
+        }
+    };
+}
+
+/// Why the repository could not answer. The text is for logs, never for
+/// clients.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("a stored value cannot be read: {0}")]
+    Corrupt(String),
+}
 
 /// Where "now" comes from; tests fix it to prove the version rules.
 pub trait Clock: Send + Sync {
@@ -35,31 +104,106 @@ impl Clock for SystemClock {
     }
 }
 
+/// The environment a request acts in: the scope of every read and write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub environment_id: Uuid,
+}
+
+/// One nested list of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Relation {
+    VerifiedCredentials,
+    Wallets,
+    Sessions,
+    MfaDevices,
+    OauthAccounts,
+    ChainalysisChecks,
+}
+
+impl Relation {
+    pub const ALL: &'static [Relation] = &[
+        Relation::VerifiedCredentials,
+        Relation::Wallets,
+        Relation::Sessions,
+        Relation::MfaDevices,
+        Relation::OauthAccounts,
+        Relation::ChainalysisChecks,
+    ];
+}
+
+/// The environment `seed` fills and the server scopes requests to until
+/// tokens name one.
+pub const DEFAULT_ENVIRONMENT_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
+
+/// What every token starts with, so a leaked one is easy to recognise.
+const TOKEN_PREFIX: &str = "ugt_";
+/// Random bytes per token (256 bits).
+const TOKEN_BYTES: usize = 32;
+
+/// A token just created: the only time its text is known.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: Uuid,
+    pub token: String,
+}
+
+/// Why a token could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("no environment with id {0}")]
+    UnknownEnvironment(Uuid),
+    #[error("the system's random source failed: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Why an environment could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvironmentError {
+    #[error("{0:?} is not a field an environment can require; these are: {fields}", fields = REQUIRABLE_FIELDS.join(", "))]
+    UnknownField(String),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Which tokens a revocation names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TokenRef<'a> {
+    Id(Uuid),
+    Hash(&'a str),
+    Named { environment: Uuid, name: &'a str },
+}
+
+/// The stored form of a token. The token carries 256 random bits, so a
+/// plain SHA-256 is enough: there is nothing to brute-force.
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Turns a unique-index refusal into the `TAKEN` field error it stands for.
+fn taken_as_field_error<T>(
+    outcome: Result<T, RepoError>,
+    invalid: fn(Vec<crate::domain::FieldError>) -> T,
+) -> Result<T, RepoError> {
+    match outcome {
+        Err(error) => match shared::taken_field(&error) {
+            Some(field) => Ok(invalid(vec![shared::taken(field)])),
+            None => Err(error),
+        },
+        outcome => outcome,
+    }
+}
+
 /// The repository: every query the server runs.
 #[derive(Clone)]
 pub struct Repo {
     db: Db,
     clock: Arc<dyn Clock>,
-}
-
-/// A user with all its nested records, read in one transaction.
-#[derive(Debug, Clone)]
-pub struct UserSnapshot {
-    pub user: UserRow,
-    pub children: Children,
-}
-
-/// What a compare-and-set update did.
-#[derive(Debug)]
-pub enum UpdateOutcome {
-    /// The change was written (or the input was empty); the user as it now is.
-    Updated(UserSnapshot),
-    /// The stored version is not the expected one; the user as it now is.
-    Conflict(UserSnapshot),
-    /// No such user in this environment.
-    NotFound,
-    /// The input broke these rules; nothing was written.
-    Invalid(Vec<FieldError>),
 }
 
 impl Repo {
@@ -71,10 +215,270 @@ impl Repo {
     pub fn db(&self) -> &Db {
         &self.db
     }
+
+    fn now(&self) -> DateTime<Utc> {
+        truncate_to_micros(self.clock.now())
+    }
+
+    async fn conn(&self) -> Result<Conn, RepoError> {
+        Ok(self.db.conn().await?)
+    }
+
+    /// One user of the scope's environment.
+    pub async fn user(&self, scope: Scope, id: Uuid) -> Result<Option<User>, RepoError> {
+        on_backend!(&mut self.conn().await?, users::user(scope, id))
+    }
+
+    /// Up to `limit` users of the scope's environment that `filter` selects,
+    /// in list order, starting after `after`.
+    pub async fn users(
+        &self,
+        scope: Scope,
+        filter: &UserFilter,
+        after: Option<UserPosition>,
+        limit: i64,
+    ) -> Result<Vec<User>, RepoError> {
+        on_backend!(
+            &mut self.conn().await?,
+            users::users(scope, filter, after, limit)
+        )
+    }
+
+    /// How many users of the scope's environment `filter` selects.
+    pub async fn count_users(&self, scope: Scope, filter: &UserFilter) -> Result<i64, RepoError> {
+        on_backend!(&mut self.conn().await?, users::count_users(scope, filter))
+    }
+
+    /// The nested lists `relations` of each of `users`, one statement per
+    /// relation; the other lists are left empty.
+    pub async fn children(
+        &self,
+        relations: &[Relation],
+        users: &[Uuid],
+    ) -> Result<HashMap<Uuid, Children>, RepoError> {
+        on_backend!(
+            &mut self.conn().await?,
+            children::children_of_users(relations, users)
+        )
+    }
+
+    /// The record with this id, of any type, in the scope's environment.
+    pub async fn node(&self, scope: Scope, id: Uuid) -> Result<Option<Node>, RepoError> {
+        on_backend!(&mut self.conn().await?, nodes::node(scope, id))
+    }
+
+    /// The environments with these ids, in one query.
+    pub async fn environments(&self, ids: &[Uuid]) -> Result<Vec<Environment>, RepoError> {
+        on_backend!(&mut self.conn().await?, nodes::environments(ids))
+    }
+
+    /// Creates a user in the scope's environment from `input`, under the
+    /// same rules as an update of a user that has no values yet.
+    pub async fn create_user(
+        &self,
+        scope: Scope,
+        input: UserPatch<String>,
+    ) -> Result<CreateOutcome, RepoError> {
+        let (patch, input_errors) = input.check();
+        let now = DbTime(self.now());
+        let new = NewUser {
+            id: DbId(Uuid::new_v4()),
+            environment_id: DbId(scope.environment_id),
+            new_user: true,
+            first_visit: now,
+            last_visit: now,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut conn = self.conn().await?;
+        let outcome =
+            in_write_transaction!(&mut conn, users::create_user(new, patch, input_errors));
+        taken_as_field_error(outcome, CreateOutcome::Invalid)
+    }
+
+    /// Applies `input` to the user only if its stored `updated_at` is still
+    /// `expected`, and returns the user with its nested lists as they are
+    /// right after, read in the same transaction.
+    pub async fn update_user(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        expected: DateTime<Utc>,
+        input: UserPatch<String>,
+    ) -> Result<UpdateOutcome, RepoError> {
+        let checked = input.check();
+        let new_version = next_updated_at(self.clock.now(), expected);
+        let mut conn = self.conn().await?;
+        let outcome = in_write_transaction!(
+            &mut conn,
+            users::update_user(scope, id, expected, checked, new_version)
+        );
+        taken_as_field_error(outcome, UpdateOutcome::Invalid)
+    }
+
+    /// Changes one nested record of the user, and moves the user's version,
+    /// only if its stored `updated_at` is still `expected`.
+    pub async fn change_child(
+        &self,
+        scope: Scope,
+        user_id: Uuid,
+        expected: DateTime<Utc>,
+        change: ChildChange,
+    ) -> Result<UpdateOutcome, RepoError> {
+        let now = self.clock.now();
+        let new_version = next_updated_at(now, expected);
+        let now = truncate_to_micros(now);
+        let mut conn = self.conn().await?;
+        in_write_transaction!(
+            &mut conn,
+            users::change_child(scope, user_id, expected, change, now, new_version)
+        )
+    }
+
+    /// Deletes the user and its nested records only if its stored
+    /// `updated_at` is still `expected`.
+    pub async fn delete_user(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        expected: DateTime<Utc>,
+    ) -> Result<DeleteOutcome, RepoError> {
+        let mut conn = self.conn().await?;
+        in_write_transaction!(&mut conn, users::delete_user(scope, id, expected))
+    }
+
+    /// Creates a token for an environment; returns it, to be shown once.
+    pub async fn create_token(
+        &self,
+        environment: Uuid,
+        name: &str,
+    ) -> Result<NewToken, TokenError> {
+        let mut bytes = [0u8; TOKEN_BYTES];
+        getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
+        let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+        let row = ApiTokenRow {
+            id: DbId(Uuid::new_v4()),
+            environment_id: DbId(environment),
+            name: name.to_owned(),
+            token_hash: token_hash(&token),
+            created_at: DbTime(self.now()),
+            revoked_at: None,
+        };
+        let id = row.id.0;
+        let mut conn = self.conn().await?;
+        if !on_backend!(&mut conn, nodes::environment_exists(environment))? {
+            return Err(TokenError::UnknownEnvironment(environment));
+        }
+        on_backend!(&mut conn, tokens::insert_token(row))?;
+        Ok(NewToken { id, token })
+    }
+
+    /// Revokes a token, named by its text or its id; false if there was no
+    /// such unrevoked token.
+    pub async fn revoke_token(&self, token_or_id: &str) -> Result<bool, RepoError> {
+        let hash;
+        let which = match Uuid::parse_str(token_or_id) {
+            Ok(id) => TokenRef::Id(id),
+            Err(_) => {
+                hash = token_hash(token_or_id);
+                TokenRef::Hash(&hash)
+            }
+        };
+        let now = self.now();
+        let revoked = on_backend!(&mut self.conn().await?, tokens::revoke_tokens(which, now))?;
+        Ok(revoked > 0)
+    }
+
+    /// Revokes every unrevoked token of `environment` named `name`.
+    pub async fn revoke_tokens_named(
+        &self,
+        environment: Uuid,
+        name: &str,
+    ) -> Result<usize, RepoError> {
+        let which = TokenRef::Named { environment, name };
+        let now = self.now();
+        on_backend!(&mut self.conn().await?, tokens::revoke_tokens(which, now))
+    }
+
+    /// The scope a bearer token grants, or `None` for an unknown or revoked token.
+    pub async fn scope_for_token(&self, token: &str) -> Result<Option<Scope>, RepoError> {
+        let hash = token_hash(token);
+        let environment =
+            on_backend!(&mut self.conn().await?, tokens::environment_of_token(&hash))?;
+        Ok(environment.map(|environment_id| Scope { environment_id }))
+    }
+
+    /// Creates the default environment unless it exists.
+    pub async fn ensure_default_environment(&self) -> Result<(), RepoError> {
+        let row = EnvironmentRow {
+            id: DbId(DEFAULT_ENVIRONMENT_ID),
+            name: "default".into(),
+            required_fields: DbJson(serde_json::json!(["email"])),
+            created_at: DbTime(self.now()),
+        };
+        on_backend!(
+            &mut self.conn().await?,
+            nodes::insert_environment(row, true)
+        )
+    }
+
+    /// Creates an environment whose users must fill `required_fields`
+    /// (names from [`REQUIRABLE_FIELDS`]); returns its id.
+    pub async fn create_environment(
+        &self,
+        name: &str,
+        required_fields: &[String],
+    ) -> Result<Uuid, EnvironmentError> {
+        if let Some(unknown) = required_fields
+            .iter()
+            .find(|field| !REQUIRABLE_FIELDS.contains(&field.as_str()))
+        {
+            return Err(EnvironmentError::UnknownField(unknown.clone()));
+        }
+        let row = EnvironmentRow {
+            id: DbId(Uuid::new_v4()),
+            name: name.to_owned(),
+            required_fields: DbJson(serde_json::json!(required_fields)),
+            created_at: DbTime(self.now()),
+        };
+        let id = row.id.0;
+        on_backend!(
+            &mut self.conn().await?,
+            nodes::insert_environment(row, false)
+        )?;
+        Ok(id)
+    }
+
+    /// Adds `count` demo users, each with every kind of nested record, to
+    /// the scope's environment (see `queries/seed.rs`). Returns their ids.
+    pub async fn seed_users(&self, scope: Scope, count: usize) -> Result<Vec<Uuid>, RepoError> {
+        self.seed_users_reporting(scope, count, &|_| ()).await
+    }
+
+    /// [`Repo::seed_users`], calling `progress` with the number added so far
+    /// after each batch.
+    pub async fn seed_users_reporting(
+        &self,
+        scope: Scope,
+        count: usize,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<Vec<Uuid>, RepoError> {
+        let now = self.clock.now();
+        let env = scope.environment_id;
+        let mut conn = self.conn().await?;
+        in_write_transaction!(&mut conn, seed::seed_users(env, count, now, progress))
+    }
 }
 
-/// The environment a request acts in: the scope of every read and write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scope {
-    pub environment_id: Uuid,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_hex_sha256() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }

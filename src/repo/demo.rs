@@ -1,33 +1,12 @@
-//! Environments and deterministic demo data.
+//! Deterministic demo data: demo user number `n` of an environment always
+//! has the same names, handles and nested records (ids aside).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use diesel::{ExpressionMethods, QueryDsl};
-use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use super::{Repo, Scope};
 use crate::db::models::*;
-use crate::db::schema::{
-    chainalysis_checks, environments, mfa_devices, oauth_accounts, sessions, users,
-    verified_credentials, wallets,
-};
 use crate::db::types::{DbId, DbJson, DbTime};
-use crate::db::DbError;
-use crate::domain::{truncate_to_micros, REQUIRABLE_FIELDS};
-
-/// Why an environment could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum EnvironmentError {
-    #[error("{0:?} is not a field an environment can require; these are: {fields}", fields = REQUIRABLE_FIELDS.join(", "))]
-    UnknownField(String),
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-use crate::write_transaction;
-
-/// The environment `seed` fills and the server scopes requests to until
-/// tokens name one.
-pub const DEFAULT_ENVIRONMENT_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
+use crate::domain::truncate_to_micros;
 
 const FIRST_NAMES: [&str; 8] = [
     "Ada",
@@ -44,19 +23,20 @@ const LAST_NAMES: [&str; 8] = [
 ];
 const COUNTRIES: [&str; 8] = ["GB", "US", "GB", "US", "NL", "US", "US", "US"];
 
-/// Everything one demo user consists of.
-struct DemoUser {
-    user: UserRow,
-    credentials: Vec<VerifiedCredentialRow>,
-    wallets: Vec<WalletRow>,
-    sessions: Vec<SessionRow>,
-    mfa_devices: Vec<MfaDeviceRow>,
-    oauth_accounts: Vec<OauthAccountRow>,
-    chainalysis_checks: Vec<ChainalysisCheckRow>,
+/// The rows of demo users: one user's, or a batch's.
+#[derive(Default)]
+pub struct DemoRows {
+    pub users: Vec<UserRow>,
+    pub credentials: Vec<VerifiedCredentialRow>,
+    pub wallets: Vec<WalletRow>,
+    pub sessions: Vec<SessionRow>,
+    pub mfa_devices: Vec<MfaDeviceRow>,
+    pub oauth_accounts: Vec<OauthAccountRow>,
+    pub chainalysis_checks: Vec<ChainalysisCheckRow>,
 }
 
 /// Demo user number `n` of an environment: the same content for the same `n`.
-fn demo_user(environment: Uuid, n: i64, now: DateTime<Utc>) -> DemoUser {
+pub fn demo_user(environment: Uuid, n: i64, now: DateTime<Utc>) -> DemoRows {
     let i = n.unsigned_abs() as usize;
     let first = FIRST_NAMES[i % FIRST_NAMES.len()];
     let last = LAST_NAMES[i % LAST_NAMES.len()];
@@ -71,7 +51,7 @@ fn demo_user(environment: Uuid, n: i64, now: DateTime<Utc>) -> DemoUser {
     let eth_address = format!("0x{:040x}", 0xa11ce_u64 * 1_000 + n as u64);
     let sol_address = format!("So1{:041}", n);
     let eth_credential = DbId(Uuid::new_v4());
-    DemoUser {
+    DemoRows {
         credentials: vec![
             VerifiedCredentialRow {
                 id: eth_credential,
@@ -157,7 +137,7 @@ fn demo_user(environment: Uuid, n: i64, now: DateTime<Utc>) -> DemoUser {
             risk_level: "LOW".into(),
             created_at: created,
         }],
-        user: UserRow {
+        users: vec![UserRow {
             id,
             environment_id: DbId(environment),
             last_verified_credential_id: Some(eth_credential),
@@ -194,114 +174,28 @@ fn demo_user(environment: Uuid, n: i64, now: DateTime<Utc>) -> DemoUser {
             chain: Some("ETH".into()),
             created_at: created,
             updated_at: DbTime(truncate_to_micros(now)),
-        },
+        }],
     }
 }
 
-/// Inserts rows one statement each: diesel's multi-row insert needs the
-/// `DEFAULT` keyword, which SQLite lacks. Seeding only, so the count is fine.
-macro_rules! insert_each {
-    ($c:expr, $table:ident, $rows:expr) => {
-        for row in &$rows {
-            diesel::insert_into($table::table)
-                .values(row)
-                .execute($c)
-                .await?;
-        }
-    };
-}
-
-impl Repo {
-    /// Creates the default environment unless it exists.
-    pub async fn ensure_default_environment(&self) -> Result<(), DbError> {
-        let row = EnvironmentRow {
-            id: DbId(DEFAULT_ENVIRONMENT_ID),
-            name: "default".into(),
-            required_fields: DbJson(serde_json::json!(["email"])),
-            created_at: DbTime(truncate_to_micros(self.clock.now())),
-        };
-        let mut conn = self.db.conn().await?;
-        crate::with_conn!(&mut conn, c => {
-            diesel::insert_into(environments::table)
-                .values(&row)
-                .on_conflict_do_nothing()
-                .execute(c)
-                .await
-        })?;
-        Ok(())
+impl DemoRows {
+    /// Adds `other`'s rows to these.
+    pub fn append(&mut self, mut other: DemoRows) {
+        self.users.append(&mut other.users);
+        self.credentials.append(&mut other.credentials);
+        self.wallets.append(&mut other.wallets);
+        self.sessions.append(&mut other.sessions);
+        self.mfa_devices.append(&mut other.mfa_devices);
+        self.oauth_accounts.append(&mut other.oauth_accounts);
+        self.chainalysis_checks
+            .append(&mut other.chainalysis_checks);
     }
 
-    /// Creates an environment whose users must fill `required_fields`
-    /// (names from [`REQUIRABLE_FIELDS`]); returns its id.
-    pub async fn create_environment(
-        &self,
-        name: &str,
-        required_fields: &[String],
-    ) -> Result<Uuid, EnvironmentError> {
-        if let Some(unknown) = required_fields
-            .iter()
-            .find(|field| !REQUIRABLE_FIELDS.contains(&field.as_str()))
-        {
-            return Err(EnvironmentError::UnknownField(unknown.clone()));
-        }
-        let row = EnvironmentRow {
-            id: DbId(Uuid::new_v4()),
-            name: name.to_owned(),
-            required_fields: DbJson(serde_json::json!(required_fields)),
-            created_at: DbTime(truncate_to_micros(self.clock.now())),
-        };
-        let mut conn = self.db.conn().await?;
-        crate::with_conn!(&mut conn, c => {
-            diesel::insert_into(environments::table).values(&row).execute(c).await
-        })
-        .map_err(DbError::from)?;
-        Ok(row.id.0)
-    }
-
-    /// Adds `count` demo users, each with every kind of nested record, to the
-    /// scope's environment, numbering on from the users already there and
-    /// skipping numbers whose username is taken, so that emails and
-    /// usernames stay unique. Returns their ids in order.
-    pub async fn seed_users(&self, scope: Scope, count: usize) -> Result<Vec<Uuid>, DbError> {
-        let now = self.clock.now();
-        let env = scope.environment_id;
-        let mut conn = self.db.conn().await?;
-        write_transaction!(&mut conn, c -> Result<Vec<Uuid>, DbError> => {
-            let existing: i64 = users::table
-                .filter(users::environment_id.eq(DbId(env)))
-                .count()
-                .get_result(c)
-                .await?;
-            let mut ids = Vec::with_capacity(count);
-            let mut n = existing;
-            for _ in 0..count {
-                // Numbers freed by deletions are behind us, but a number may
-                // still be taken (by a user created by hand, or a concurrent
-                // seed): skip to the next free username (and so email).
-                let demo = loop {
-                    n += 1;
-                    let demo = demo_user(env, n, now);
-                    let taken = diesel::select(diesel::dsl::exists(
-                        users::table
-                            .filter(users::environment_id.eq(DbId(env)))
-                            .filter(users::username.eq(&demo.user.username)),
-                    ))
-                    .get_result::<bool>(c)
-                    .await?;
-                    if !taken {
-                        break demo;
-                    }
-                };
-                ids.push(demo.user.id.0);
-                diesel::insert_into(users::table).values(&demo.user).execute(c).await?;
-                insert_each!(c, verified_credentials, demo.credentials);
-                insert_each!(c, wallets, demo.wallets);
-                insert_each!(c, sessions, demo.sessions);
-                insert_each!(c, mfa_devices, demo.mfa_devices);
-                insert_each!(c, oauth_accounts, demo.oauth_accounts);
-                insert_each!(c, chainalysis_checks, demo.chainalysis_checks);
-            }
-            Ok(ids)
-        })
+    /// The username of the first user (demo usernames are lower case).
+    pub fn handle(&self) -> String {
+        self.users
+            .first()
+            .and_then(|user| user.username.clone())
+            .unwrap_or_default()
     }
 }

@@ -1,0 +1,151 @@
+//! The nested records of users: each relation of many users in one
+//! statement, oldest first. Compiled once per backend (see `repo/pg.rs`).
+
+use std::collections::HashMap;
+
+use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use super::Conn;
+use crate::db::models::*;
+use crate::db::schema::{
+    chainalysis_checks, mfa_devices, oauth_accounts, sessions, verified_credentials, wallets,
+};
+use crate::db::types::DbId;
+use crate::repo::records::decode_all;
+use crate::repo::{Children, Relation, RepoError};
+
+/// The rows of `relation` of each of `users`, added to their `Children`.
+async fn load_relation(
+    c: &mut Conn,
+    relation: Relation,
+    users: &[DbId],
+    into: &mut HashMap<Uuid, Children>,
+) -> Result<(), RepoError> {
+    fn add<T>(
+        into: &mut HashMap<Uuid, Children>,
+        list: fn(&mut Children) -> &mut Vec<T>,
+        records: Vec<T>,
+        user: fn(&T) -> Uuid,
+    ) {
+        for record in records {
+            list(into.entry(user(&record)).or_default()).push(record);
+        }
+    }
+    match relation {
+        Relation::VerifiedCredentials => {
+            let rows = verified_credentials::table
+                .filter(verified_credentials::user_id.eq_any(users))
+                .order((
+                    verified_credentials::user_id,
+                    verified_credentials::created_at,
+                    verified_credentials::id,
+                ))
+                .select(VerifiedCredentialRow::as_select())
+                .load(c)
+                .await?;
+            add(
+                into,
+                |c| &mut c.verified_credentials,
+                decode_all(rows)?,
+                |r| r.user_id,
+            );
+        }
+        Relation::Wallets => {
+            let rows = wallets::table
+                .filter(wallets::user_id.eq_any(users))
+                .order((wallets::user_id, wallets::created_at, wallets::id))
+                .select(WalletRow::as_select())
+                .load(c)
+                .await?;
+            add(into, |c| &mut c.wallets, decode_all(rows)?, |r| r.user_id);
+        }
+        Relation::Sessions => {
+            let rows = sessions::table
+                .filter(sessions::user_id.eq_any(users))
+                .order((sessions::user_id, sessions::created_at, sessions::id))
+                .select(SessionRow::as_select())
+                .load(c)
+                .await?;
+            add(into, |c| &mut c.sessions, decode_all(rows)?, |r| r.user_id);
+        }
+        Relation::MfaDevices => {
+            let rows = mfa_devices::table
+                .filter(mfa_devices::user_id.eq_any(users))
+                .order((
+                    mfa_devices::user_id,
+                    mfa_devices::created_at,
+                    mfa_devices::id,
+                ))
+                .select(MfaDeviceRow::as_select())
+                .load(c)
+                .await?;
+            add(
+                into,
+                |c| &mut c.mfa_devices,
+                decode_all(rows)?,
+                |r| r.user_id,
+            );
+        }
+        Relation::OauthAccounts => {
+            let rows = oauth_accounts::table
+                .filter(oauth_accounts::user_id.eq_any(users))
+                .order((
+                    oauth_accounts::user_id,
+                    oauth_accounts::created_at,
+                    oauth_accounts::id,
+                ))
+                .select(OauthAccountRow::as_select())
+                .load(c)
+                .await?;
+            add(
+                into,
+                |c| &mut c.oauth_accounts,
+                decode_all(rows)?,
+                |r| r.user_id,
+            );
+        }
+        Relation::ChainalysisChecks => {
+            let rows = chainalysis_checks::table
+                .filter(chainalysis_checks::user_id.eq_any(users))
+                .order((
+                    chainalysis_checks::user_id,
+                    chainalysis_checks::created_at,
+                    chainalysis_checks::id,
+                ))
+                .select(ChainalysisCheckRow::as_select())
+                .load(c)
+                .await?;
+            add(
+                into,
+                |c| &mut c.chainalysis_checks,
+                decode_all(rows)?,
+                |r| r.user_id,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The nested lists `relations` of each of `users`, one statement per
+/// relation; the other lists stay empty. Users without rows are absent.
+pub async fn children_of_users(
+    c: &mut Conn,
+    relations: &[Relation],
+    users: &[Uuid],
+) -> Result<HashMap<Uuid, Children>, RepoError> {
+    let ids: Vec<DbId> = users.iter().copied().map(DbId).collect();
+    let mut children = HashMap::new();
+    for relation in relations {
+        load_relation(c, *relation, &ids, &mut children).await?;
+    }
+    Ok(children)
+}
+
+/// Every nested list of one user, read on `c` (inside whatever transaction
+/// `c` is in).
+pub async fn children_of_user(c: &mut Conn, user: DbId) -> Result<Children, RepoError> {
+    let mut children = children_of_users(c, Relation::ALL, &[user.0]).await?;
+    Ok(children.remove(&user.0).unwrap_or_default())
+}

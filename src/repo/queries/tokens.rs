@@ -1,0 +1,59 @@
+//! API tokens, stored by hash. Compiled once per backend (see `repo/pg.rs`).
+
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use super::Conn;
+use crate::db::models::ApiTokenRow;
+use crate::db::schema::api_tokens;
+use crate::db::types::{DbId, DbTime};
+use crate::repo::{RepoError, TokenRef};
+
+pub async fn insert_token(c: &mut Conn, row: ApiTokenRow) -> Result<(), RepoError> {
+    diesel::insert_into(api_tokens::table)
+        .values(&row)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the unrevoked tokens `which` names; returns how many.
+pub async fn revoke_tokens(
+    c: &mut Conn,
+    which: TokenRef<'_>,
+    now: DateTime<Utc>,
+) -> Result<usize, RepoError> {
+    let unrevoked = api_tokens::table.filter(api_tokens::revoked_at.is_null());
+    let revoke = api_tokens::revoked_at.eq(Some(DbTime(now)));
+    let revoked = match which {
+        TokenRef::Id(id) => {
+            let token = unrevoked.filter(api_tokens::id.eq(DbId(id)));
+            diesel::update(token).set(revoke).execute(c).await?
+        }
+        TokenRef::Hash(hash) => {
+            let token = unrevoked.filter(api_tokens::token_hash.eq(hash));
+            diesel::update(token).set(revoke).execute(c).await?
+        }
+        TokenRef::Named { environment, name } => {
+            let tokens = unrevoked
+                .filter(api_tokens::environment_id.eq(DbId(environment)))
+                .filter(api_tokens::name.eq(name));
+            diesel::update(tokens).set(revoke).execute(c).await?
+        }
+    };
+    Ok(revoked)
+}
+
+/// The environment of the unrevoked token with this hash.
+pub async fn environment_of_token(c: &mut Conn, hash: &str) -> Result<Option<Uuid>, RepoError> {
+    let environment = api_tokens::table
+        .filter(api_tokens::token_hash.eq(hash))
+        .filter(api_tokens::revoked_at.is_null())
+        .select(api_tokens::environment_id)
+        .first::<DbId>(c)
+        .await
+        .optional()?;
+    Ok(environment.map(|id| id.0))
+}

@@ -1,0 +1,133 @@
+//! What the queries of both backends share and that needs no connection:
+//! the user-in-scope filter, the patch-to-column mapping, and the reading
+//! of unique-index refusals. Compiled once.
+
+use chrono::{DateTime, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{ExpressionMethods, QueryDsl};
+use uuid::Uuid;
+
+use super::{ChildChange, RepoError, Scope};
+use crate::db::models::UserChanges;
+use crate::db::schema::users;
+use crate::db::types::{DbId, DbJson, DbTime};
+use crate::domain::{ErrorCode, FieldError, Patch, UserPatch};
+
+diesel::define_sql_function! {
+    /// SQL `lower()`: the case folding the unique indexes use.
+    fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>
+}
+
+/// Names of the unique indexes behind the `TAKEN` field errors (see migrations).
+const UNIQUE_INDEXES: [(&str, &str); 2] = [
+    ("users_email_unique", "email"),
+    ("users_username_unique", "username"),
+];
+
+/// `users` filtered to one id in one environment.
+pub type UserInScope = diesel::dsl::Filter<
+    diesel::dsl::Filter<users::table, diesel::dsl::Eq<users::id, DbId>>,
+    diesel::dsl::Eq<users::environment_id, DbId>,
+>;
+
+/// The user `id` if it is in the scope's environment: the filter every
+/// query on one user starts from, so no query forgets the environment.
+pub fn user_in_scope(scope: Scope, id: Uuid) -> UserInScope {
+    users::table
+        .filter(users::id.eq(DbId(id)))
+        .filter(users::environment_id.eq(DbId(scope.environment_id)))
+}
+
+/// The columns a validated patch writes, with the new version. An empty
+/// patch writes the version alone (a nested-record change).
+pub fn changes(patch: UserPatch, updated_at: DateTime<Utc>) -> UserChanges {
+    fn text<T: Into<String>>(p: Patch<T>) -> Option<Option<String>> {
+        p.into_change().map(|v| v.map(Into::into))
+    }
+    // Validation refuses `null` on these, so a clear never reaches here.
+    fn required<T, U>(p: Patch<T>, f: impl FnOnce(T) -> U) -> Option<U> {
+        p.into_change().flatten().map(f)
+    }
+    UserChanges {
+        last_verified_credential_id: patch
+            .last_verified_credential_id
+            .into_change()
+            .map(|v| v.map(DbId)),
+        scope: text(patch.scope),
+        new_user: required(patch.new_user, |v| v),
+        first_visit: required(patch.first_visit, DbTime),
+        last_visit: required(patch.last_visit, DbTime),
+        alias: text(patch.alias),
+        first_name: text(patch.first_name),
+        last_name: text(patch.last_name),
+        job_title: text(patch.job_title),
+        t_shirt_size: text(patch.t_shirt_size),
+        team: text(patch.team),
+        country: text(patch.country),
+        email: text(patch.email),
+        phone_number: text(patch.phone_number),
+        policies_consent: patch.policies_consent.into_change(),
+        username: text(patch.username),
+        metadata: patch.metadata.into_change().map(|v| v.map(DbJson)),
+        mfa_backup_code_acknowledgement: patch
+            .mfa_backup_code_acknowledgement
+            .into_change()
+            .map(|v| v.map(|ack| ack.as_str().to_owned())),
+        btc_wallet: text(patch.btc_wallet),
+        kda_wallet: text(patch.kda_wallet),
+        ltc_wallet: text(patch.ltc_wallet),
+        ckb_wallet: text(patch.ckb_wallet),
+        kas_wallet: text(patch.kas_wallet),
+        doge_wallet: text(patch.doge_wallet),
+        email_notification: patch.email_notification.into_change(),
+        discord_notification: patch.discord_notification.into_change(),
+        newsletter_notification: patch.newsletter_notification.into_change(),
+        lists: patch
+            .lists
+            .into_change()
+            .map(|v| v.map(|l| DbJson(l.into()))),
+        wallet_public_key: text(patch.wallet_public_key),
+        wallet: text(patch.wallet),
+        chain: patch
+            .chain
+            .into_change()
+            .map(|v| v.map(|chain| chain.as_str().to_owned())),
+        updated_at: DbTime(updated_at),
+    }
+}
+
+/// The field error of a nested-record change naming no record of the user.
+pub fn unknown_child(change: ChildChange) -> FieldError {
+    let (field, what) = match change {
+        ChildChange::RevokeSession(_) => ("sessionId", "session"),
+        ChildChange::RemoveMfaDevice(_) | ChildChange::SetDefaultMfaDevice(_) => {
+            ("deviceId", "MFA device")
+        }
+    };
+    FieldError::new(
+        field,
+        ErrorCode::NotFound,
+        format!("is not a {what} of this user"),
+    )
+}
+
+pub fn taken(field: &'static str) -> FieldError {
+    FieldError::new(field, ErrorCode::Taken, "is already used by another user")
+}
+
+/// The field whose uniqueness a concurrent writer won, if `error` is the
+/// unique index refusing it: the pre-check saw the value free, then the
+/// index refused it. Such an error answers with the `TAKEN` field error.
+pub fn taken_field(error: &RepoError) -> Option<&'static str> {
+    let RepoError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) =
+        error
+    else {
+        return None;
+    };
+    // PostgreSQL names the constraint; SQLite names the index in its message.
+    let name = info.constraint_name().unwrap_or(info.message());
+    UNIQUE_INDEXES
+        .iter()
+        .find(|(index, _)| name.contains(index))
+        .map(|(_, field)| *field)
+}

@@ -1,0 +1,80 @@
+//! The queries compiled for SQLite, and the one query that differs. See
+//! `pg.rs`.
+
+use diesel::{OptionalExtension, QueryDsl, SelectableHelper};
+use diesel_async::RunQueryDsl;
+
+use super::demo::DemoRows;
+use super::shared::UserInScope;
+use super::RepoError;
+use crate::db::models::UserRow;
+
+pub type Conn = crate::db::SqliteConn;
+pub type Backend = diesel::sqlite::Sqlite;
+
+/// The user `query` selects, read inside a write transaction. SQLite has
+/// no row locks and needs none: the transaction began with `BEGIN
+/// IMMEDIATE`, which already excludes every other writer.
+pub async fn user_for_write(
+    c: &mut Conn,
+    query: UserInScope,
+) -> Result<Option<UserRow>, RepoError> {
+    Ok(query
+        .select(UserRow::as_select())
+        .first(c)
+        .await
+        .optional()?)
+}
+
+/// Inserts demo rows, one multi-row `INSERT` per table. diesel builds a
+/// multi-row `INSERT` for SQLite only on its synchronous connection, so
+/// this runs there, on the blocking thread that connection lives on.
+pub async fn insert_demo_rows(c: &mut Conn, rows: DemoRows) -> Result<(), RepoError> {
+    Ok(
+        c.spawn_blocking(move |c| blocking::insert_demo_rows(c, &rows))
+            .await?,
+    )
+}
+
+mod blocking {
+    use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
+
+    use crate::db::schema::*;
+    use crate::repo::demo::DemoRows;
+
+    pub fn insert_demo_rows(c: &mut SqliteConnection, rows: &DemoRows) -> QueryResult<()> {
+        diesel::insert_into(users::table)
+            .values(&rows.users)
+            .execute(c)?;
+        diesel::insert_into(verified_credentials::table)
+            .values(&rows.credentials)
+            .execute(c)?;
+        diesel::insert_into(wallets::table)
+            .values(&rows.wallets)
+            .execute(c)?;
+        diesel::insert_into(sessions::table)
+            .values(&rows.sessions)
+            .execute(c)?;
+        diesel::insert_into(mfa_devices::table)
+            .values(&rows.mfa_devices)
+            .execute(c)?;
+        diesel::insert_into(oauth_accounts::table)
+            .values(&rows.oauth_accounts)
+            .execute(c)?;
+        diesel::insert_into(chainalysis_checks::table)
+            .values(&rows.chainalysis_checks)
+            .execute(c)?;
+        Ok(())
+    }
+}
+
+#[path = "queries/children.rs"]
+pub mod children;
+#[path = "queries/nodes.rs"]
+pub mod nodes;
+#[path = "queries/seed.rs"]
+pub mod seed;
+#[path = "queries/tokens.rs"]
+pub mod tokens;
+#[path = "queries/users.rs"]
+pub mod users;
