@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::TestApp;
+use common::{Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -37,77 +37,104 @@ fn first_message(body: &Value) -> &str {
     body["errors"][0]["message"].as_str().unwrap_or_default()
 }
 
-both_backends! {
-    async fn malformed_json_is_a_bad_request(app: TestApp) {
-        for accept in ["application/json", GRAPHQL_RESPONSE] {
-            let (status, _, body) = raw(&app, "{\"query\": ", "application/json", accept).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST);
-            assert!(first_message(&body).contains("not a GraphQL request"), "{body}");
-            assert!(body.get("data").is_none());
-        }
-    }
-
-    async fn invalid_documents_follow_graphql_over_http(app: TestApp) {
-        let documents = [
-            ("{ user { id } }", "argument"),                       // missing argument
-            ("{ user(id: \"1\") { id nope } }", "nope"),           // unknown field
-            ("{ user(id: ", "expected value"),                      // syntax error
-            ("mutation { updateUser(id: \"1\", input: {}) { __typename } }", "expectedUpdatedAt"),
-            // A literal that is no DateTime is refused by validation, not at execution.
-            (
-                "mutation { updateUser(id: \"1\", expectedUpdatedAt: \"yesterday\", input: {}) { __typename } }",
-                "expectedUpdatedAt",
-            ),
-        ];
-        for (query, needle) in documents {
-            let body = json!({ "query": query }).to_string();
-            let (status, media, json_body) = raw(&app, body.clone(), "application/json", "application/json").await;
-            assert_eq!(status, StatusCode::OK, "{query}");
-            assert!(media.starts_with("application/json"));
-            assert!(first_message(&json_body).contains(needle), "{query}: {json_body}");
-            assert!(json_body.get("data").is_none(), "{json_body}");
-
-            let (status, media, _) = raw(&app, body, "application/json", GRAPHQL_RESPONSE).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
-            assert_eq!(media, GRAPHQL_RESPONSE);
-        }
-    }
-
-    async fn unknown_input_field_is_refused(app: TestApp) {
-        let id = app.seed(1).await.remove(0);
-        let user = app.read_user(&id).await;
-        let (status, body) = app
-            .post(json!({
-                "query": common::update_user_document(),
-                "variables": { "id": id, "version": user["updatedAt"], "input": { "nickname": "x" } }
-            }))
-            .await;
-        assert_eq!(status, StatusCode::OK);
-        assert!(first_message(&body).contains("nickname"), "{body}");
-        assert_eq!(app.read_user(&id).await, user);
-    }
-
-    async fn oversized_body_is_refused(app: TestApp) {
-        let padding = "x".repeat(usergraph::config::Limits::default().max_body_bytes);
-        let body = json!({ "query": "{ __typename }", "variables": { "pad": padding } }).to_string();
-        let (status, _, body) = raw(&app, body, "application/json", "application/json").await;
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(body["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE");
-    }
-
-    async fn non_json_content_type_is_refused(app: TestApp) {
-        let (status, _, body) = raw(&app, "{ __typename }", "text/plain", "application/json").await;
-        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        assert!(first_message(&body).contains("application/json"));
-    }
-
-    async fn graphiql_and_health_answer(app: TestApp) {
-        let page = app.client.get(app.endpoint()).send().await.unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
-
-        let health = app.client.get(format!("http://{}/health", app.address)).send().await.unwrap();
-        assert_eq!(health.status(), StatusCode::OK);
-        assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
+async fn malformed_json_is_a_bad_request(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for accept in ["application/json", GRAPHQL_RESPONSE] {
+        let (status, _, body) = raw(&app, "{\"query\": ", "application/json", accept).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            first_message(&body).contains("not a GraphQL request"),
+            "{body}"
+        );
+        assert!(body.get("data").is_none());
     }
 }
+per_backend!(malformed_json_is_a_bad_request);
+
+async fn invalid_documents_follow_graphql_over_http(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let documents = [
+        ("{ user { id } }", "argument"),                       // missing argument
+        ("{ user(id: \"1\") { id nope } }", "nope"),           // unknown field
+        ("{ user(id: ", "expected value"),                      // syntax error
+        ("mutation { updateUser(id: \"1\", input: {}) { __typename } }", "expectedUpdatedAt"),
+        // A literal that is no DateTime is refused by validation, not at execution.
+        (
+            "mutation { updateUser(id: \"1\", expectedUpdatedAt: \"yesterday\", input: {}) { __typename } }",
+            "expectedUpdatedAt",
+        ),
+    ];
+    for (query, needle) in documents {
+        let body = json!({ "query": query }).to_string();
+        let (status, media, json_body) =
+            raw(&app, body.clone(), "application/json", "application/json").await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert!(media.starts_with("application/json"));
+        assert!(
+            first_message(&json_body).contains(needle),
+            "{query}: {json_body}"
+        );
+        assert!(json_body.get("data").is_none(), "{json_body}");
+
+        let (status, media, _) = raw(&app, body, "application/json", GRAPHQL_RESPONSE).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(media, GRAPHQL_RESPONSE);
+    }
+}
+per_backend!(invalid_documents_follow_graphql_over_http);
+
+async fn unknown_input_field_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(1).await.remove(0);
+    let user = app.read_user(&id).await;
+    let (status, body) = app
+        .post(json!({
+            "query": common::update_user_document(),
+            "variables": { "id": id, "version": user["updatedAt"], "input": { "nickname": "x" } }
+        }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(first_message(&body).contains("nickname"), "{body}");
+    assert_eq!(app.read_user(&id).await, user);
+}
+per_backend!(unknown_input_field_is_refused);
+
+async fn oversized_body_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let padding = "x".repeat(usergraph::config::Limits::default().max_body_bytes);
+    let body = json!({ "query": "{ __typename }", "variables": { "pad": padding } }).to_string();
+    let (status, _, body) = raw(&app, body, "application/json", "application/json").await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE");
+}
+per_backend!(oversized_body_is_refused);
+
+async fn non_json_content_type_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, _, body) = raw(&app, "{ __typename }", "text/plain", "application/json").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(first_message(&body).contains("application/json"));
+}
+per_backend!(non_json_content_type_is_refused);
+
+async fn graphiql_and_health_answer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let page = app.client.get(app.endpoint()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .to_lowercase()
+        .contains("graphiql"));
+
+    let health = app
+        .client
+        .get(format!("http://{}/health", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
+}
+per_backend!(graphiql_and_health_answer);

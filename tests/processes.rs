@@ -10,9 +10,7 @@ use common::{Backend, TestDb};
 use serde_json::{json, Value};
 
 async fn two_processes_one_winner(backend: Backend) {
-    let Some((_db, url)) = TestDb::create(backend).await else {
-        return;
-    };
+    let (_db, url) = TestDb::create(backend).await;
     let url = url.to_string();
 
     let seeded = run(usergraph(&["seed", "--users", "2"], Some(&url)));
@@ -70,7 +68,4 @@ async fn two_processes_one_winner(backend: Backend) {
         "{kinds:?}"
     );
 }
-per_backend!(
-    two_server_processes_one_winner,
-    super::two_processes_one_winner
-);
+per_backend!(two_processes_one_winner);

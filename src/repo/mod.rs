@@ -162,7 +162,10 @@ pub enum TokenError {
 /// Why an environment could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvironmentError {
-    #[error("{0:?} is not a field an environment can require; these are: {fields}", fields = REQUIRABLE_FIELDS.join(", "))]
+    #[error(
+        "{0:?} is not a field an environment can require; these are: {fields}",
+        fields = REQUIRABLE_FIELDS.join(", ")
+    )]
     UnknownField(String),
     #[error(transparent)]
     Repo(#[from] RepoError),

@@ -13,9 +13,11 @@ use crate::db::schema::users;
 use crate::db::types::{DbId, DbJson, DbTime};
 use crate::domain::{ErrorCode, FieldError, Patch, UserPatch};
 
+use diesel::sql_types::{Nullable, Text};
+
 diesel::define_sql_function! {
     /// SQL `lower()`: the case folding the unique indexes use.
-    fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>
+    fn lower(x: Nullable<Text>) -> Nullable<Text>
 }
 
 /// Names of the unique indexes behind the `TAKEN` field errors (see migrations).

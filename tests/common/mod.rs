@@ -1,9 +1,10 @@
 //! Test harness: a real server on a random port over a fresh database.
 //!
-//! Every behavioural test runs on both backends through [`both_backends!`]:
-//! SQLite always, PostgreSQL when `TEST_DATABASE_URL` is set (each test gets
-//! its own database, dropped afterwards). With `CI=true`, a missing or
-//! unreachable PostgreSQL fails the test instead of skipping it.
+//! Every behavioural test is an `async fn(Backend)` run on both backends
+//! through [`per_backend!`]: SQLite always, PostgreSQL when
+//! `TEST_DATABASE_URL` is set (each test gets its own database, dropped
+//! afterwards). With `CI=true`, a missing or unreachable PostgreSQL fails
+//! the test instead of skipping it.
 
 #![allow(dead_code)]
 
@@ -107,8 +108,8 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestDb {
-    /// A fresh, migrated, empty database, or `None` when the backend is skipped.
-    pub async fn create(backend: Backend) -> Option<(TestDb, DatabaseUrl)> {
+    /// A fresh, migrated, empty database.
+    pub async fn create(backend: Backend) -> (TestDb, DatabaseUrl) {
         let (db, url) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -116,7 +117,7 @@ impl TestDb {
                 (TestDb::Sqlite(dir), url)
             }
             Backend::Postgres => {
-                let admin_url = postgres_admin_url()?;
+                let admin_url = postgres_admin_url().expect("TEST_DATABASE_URL is set");
                 let name = format!("usergraph_test_{}", uuid::Uuid::new_v4().simple());
                 let mut admin = AsyncPgConnection::establish(&admin_url)
                     .await
@@ -131,7 +132,7 @@ impl TestDb {
         };
         // Migrating first makes the file exist, so the server does not add demo users.
         usergraph::db::migrate(&url).await.expect("migrate");
-        Some((db, url))
+        (db, url)
     }
 }
 
@@ -178,11 +179,11 @@ pub fn client_with_token(token: &str) -> reqwest::Client {
 }
 
 impl TestApp {
-    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    pub async fn spawn(backend: Backend) -> TestApp {
         TestApp::spawn_with(backend, Setup::default()).await
     }
 
-    pub async fn spawn_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> Option<TestApp> {
+    pub async fn spawn_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> TestApp {
         TestApp::spawn_with(
             backend,
             Setup {
@@ -193,8 +194,8 @@ impl TestApp {
         .await
     }
 
-    pub async fn spawn_with(backend: Backend, setup: Setup) -> Option<TestApp> {
-        let (db, url) = TestDb::create(backend).await?;
+    pub async fn spawn_with(backend: Backend, setup: Setup) -> TestApp {
+        let (db, url) = TestDb::create(backend).await;
         let args = DatabaseArgs::for_url(url.clone());
         let app = App::open(&args, setup.clock).await.expect("open app");
         let environment = default_scope().environment_id;
@@ -210,7 +211,7 @@ impl TestApp {
         let address = listener.local_addr().expect("address");
         let router = app.router(&setup.schema, setup.http);
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Some(TestApp {
+        TestApp {
             backend,
             address,
             url,
@@ -218,7 +219,7 @@ impl TestApp {
             client: client_with_token(&token),
             token,
             _db: db,
-        })
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -276,6 +277,35 @@ impl TestApp {
     }
 }
 
+/// A query of one user's id, team and version, with variable `$id`.
+pub const USER_SUMMARY: &str = "query($id: ID!) { user(id: $id) { id team updatedAt } }";
+
+/// `extensions.code` of a response's first error ("" when there is none).
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+/// POSTs a GraphQL request to `app` with `client` (its own token, or
+/// none); returns the status and the JSON body (`null` if not JSON).
+pub async fn post_as(
+    client: &reqwest::Client,
+    app: &TestApp,
+    body: Value,
+) -> (reqwest::StatusCode, Value) {
+    let response = client
+        .post(app.endpoint())
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    (
+        response.status(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
 /// Every field of `User`, nested lists included.
 pub const USER_FIELDS: &str = "id projectEnvironmentId lastVerifiedCredentialId sessionId scope newUser \
 firstVisit lastVisit alias firstName lastName jobTitle tShirtSize team country email phoneNumber \
@@ -304,49 +334,24 @@ pub fn update_user_document() -> String {
     format!("{UPDATE_USER} fragment All on User {{ {USER_FIELDS} }}")
 }
 
-/// Runs `$scenario(backend)` as one test per backend.
+/// Makes each named `async fn NAME(backend: Backend)` a pair of tests,
+/// `NAME::sqlite` and `NAME::postgres`. The PostgreSQL one passes without
+/// running the scenario when `TEST_DATABASE_URL` is unset (never in CI).
 #[macro_export]
 macro_rules! per_backend {
-    ($name:ident, $scenario:path) => {
-        mod $name {
+    ($scenario:ident) => {
+        mod $scenario {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                $scenario($crate::common::Backend::Sqlite).await;
+                super::$scenario($crate::common::Backend::Sqlite).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                $scenario($crate::common::Backend::Postgres).await;
+                if $crate::common::postgres_admin_url().is_some() {
+                    super::$scenario($crate::common::Backend::Postgres).await;
+                }
             }
         }
-    };
-}
-
-/// Defines `mod $name { fn sqlite(); fn postgres(); }` running one scenario per backend.
-#[macro_export]
-macro_rules! both_backends {
-    ($(async fn $name:ident($app:ident: TestApp) $body:block)+) => {
-        $(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                async fn scenario($app: $crate::common::TestApp) $body
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await {
-                        scenario(app).await;
-                    }
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::Postgres).await {
-                        scenario(app).await;
-                    }
-                }
-            }
-        )+
     };
 }

@@ -1,0 +1,324 @@
+//! Abuse limits, introspection and request timeouts, on SQLite and
+//! PostgreSQL.
+
+mod common;
+
+use common::{error_code, Backend, Setup, TestApp};
+use diesel_async::SimpleAsyncConnection;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use usergraph::config::{DatabaseUrl, Limits};
+use usergraph::graphql::SchemaOptions;
+use usergraph::http::HttpOptions;
+
+/// Small limits, to test each just under and just over.
+fn small_limits() -> Limits {
+    Limits {
+        max_depth: 4,
+        max_complexity: 41,
+        max_aliases: 2,
+        max_root_fields: 3,
+        max_query_bytes: 300,
+        max_body_bytes: 2_000,
+        ..Limits::default()
+    }
+}
+
+async fn spawn_with_small_limits(backend: Backend) -> TestApp {
+    let limits = small_limits();
+    TestApp::spawn_with(
+        backend,
+        Setup {
+            schema: SchemaOptions {
+                limits: limits.clone(),
+                ..SchemaOptions::default()
+            },
+            http: HttpOptions {
+                limits,
+                ..HttpOptions::default()
+            },
+            ..Setup::default()
+        },
+    )
+    .await
+}
+
+async fn introspection_is_on_by_default(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let data = app
+        .gql("{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert_eq!(data["__schema"]["queryType"]["name"], "Query");
+}
+per_backend!(introspection_is_on_by_default);
+
+/// The introspection query GraphiQL and code generators send passes the
+/// default limits.
+async fn full_introspection_passes_default_limits(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let data = app.gql(INTROSPECTION_QUERY, json!({})).await;
+    assert!(data["__schema"]["types"].as_array().unwrap().len() > 20);
+}
+per_backend!(full_introspection_passes_default_limits);
+
+async fn introspection_can_be_switched_off(backend: Backend) {
+    let setup = Setup {
+        schema: SchemaOptions {
+            disable_introspection: true,
+            ..SchemaOptions::default()
+        },
+        ..Setup::default()
+    };
+    let app = TestApp::spawn_with(backend, setup).await;
+    for query in [
+        "{ __schema { queryType { name } } }",
+        "{ __type(name: \"User\") { name } }",
+    ] {
+        let (_, body) = app.post(json!({ "query": query })).await;
+        assert_eq!(error_code(&body), "INTROSPECTION_DISABLED", "{body}");
+        assert!(body.get("data").is_none());
+    }
+    assert_eq!(
+        app.gql("{ __typename }", json!({})).await["__typename"],
+        "Query"
+    );
+}
+per_backend!(introspection_can_be_switched_off);
+
+/// Each limit just under and just over its value; refusals run no SQL
+/// beyond the token lookup.
+async fn limits_hold_at_their_values(backend: Backend) {
+    let app = spawn_with_small_limits(backend).await;
+    let refused = |query: &str, code: &str| {
+        let (app, query, code) = (&app, query.to_owned(), code.to_owned());
+        async move {
+            let before = app.repo.db().statements_run();
+            let (status, body) = app.post(json!({ "query": query })).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(self::error_code(&body), code, "{query}: {body}");
+            assert!(
+                body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("at most"),
+                "{body}"
+            );
+            assert_eq!(
+                app.repo.db().statements_run() - before,
+                1,
+                "only the token lookup ran"
+            );
+        }
+    };
+    let accepted = |query: &str| {
+        let (app, query) = (&app, query.to_owned());
+        async move {
+            let (_, body) = app.post(json!({ "query": query })).await;
+            assert!(body.get("errors").is_none(), "{query}: {body}");
+        }
+    };
+
+    // Depth 4 passes, 5 is refused.
+    accepted("{ users(first: 1) { edges { node { id } } } }").await;
+    refused(
+        "{ users(first: 1) { edges { node { wallets { id } } } } }",
+        "DEPTH_LIMIT_EXCEEDED",
+    )
+    .await;
+    // Cost: a page costs its size times one node (edges, node, id, email: 4),
+    // plus one: 41 for ten users, 45 for eleven.
+    accepted("{ users(first: 10) { edges { node { id email } } } }").await;
+    refused(
+        "{ users(first: 11) { edges { node { id email } } } }",
+        "COMPLEXITY_LIMIT_EXCEEDED",
+    )
+    .await;
+    // Two aliases pass, three are refused.
+    accepted("{ a: __typename b: __typename }").await;
+    refused(
+        "{ a: __typename b: __typename c: __typename }",
+        "ALIAS_LIMIT_EXCEEDED",
+    )
+    .await;
+    // Three root fields pass, four are refused (fragments count too).
+    accepted("{ __typename x: __typename ...F } fragment F on Query { __typename }").await;
+    refused("{ __typename ...F } fragment F on Query { __typename users(first: 1) { totalCount } node(id: \"x\") { id } }", "ROOT_FIELD_LIMIT_EXCEEDED").await;
+    // Query text: 300 bytes pass, 301 are refused.
+    let padded = |len: usize| {
+        let query = "{ __typename }";
+        format!("{query}{}", " ".repeat(len - query.len()))
+    };
+    accepted(&padded(300)).await;
+    refused(&padded(301), "QUERY_TOO_LARGE").await;
+
+    // Body: 2000 bytes pass, 2001 are refused with 413.
+    let body_of = |len: usize| {
+        let shell = json!({ "query": "{ __typename }", "variables": { "p": "" } }).to_string();
+        json!({ "query": "{ __typename }", "variables": { "p": "x".repeat(len - shell.len()) } })
+            .to_string()
+    };
+    for (len, status) in [
+        (2000, StatusCode::OK),
+        (2001, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let body = body_of(len);
+        assert_eq!(body.len(), len);
+        let response = app
+            .client
+            .post(app.endpoint())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{len} bytes");
+        if status != StatusCode::OK {
+            assert_eq!(
+                error_code(&response.json().await.unwrap()),
+                "PAYLOAD_TOO_LARGE"
+            );
+        }
+    }
+
+    // Batches are refused.
+    let response = app
+        .client
+        .post(app.endpoint())
+        .header("content-type", "application/json")
+        .body(r#"[{"query":"{ __typename }"}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error_code(&response.json().await.unwrap()),
+        "BATCHING_NOT_SUPPORTED"
+    );
+}
+per_backend!(limits_hold_at_their_values);
+
+/// Holds the write lock of the user's row (PostgreSQL) or of the whole
+/// database (SQLite) until the returned guard's `release`.
+enum WriteLock {
+    Postgres(Box<diesel_async::AsyncPgConnection>),
+    Sqlite(diesel::SqliteConnection),
+}
+
+impl WriteLock {
+    async fn take(url: &DatabaseUrl, user: &str) -> WriteLock {
+        match url {
+            DatabaseUrl::Postgres(url) => {
+                use diesel_async::AsyncConnection;
+                let mut conn = diesel_async::AsyncPgConnection::establish(url)
+                    .await
+                    .unwrap();
+                let lock = format!("BEGIN; SELECT id FROM users WHERE id = '{user}' FOR UPDATE;");
+                conn.batch_execute(&lock).await.unwrap();
+                WriteLock::Postgres(Box::new(conn))
+            }
+            DatabaseUrl::Sqlite(path) => {
+                use diesel::connection::SimpleConnection;
+                use diesel::Connection;
+                let mut conn =
+                    diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+                conn.batch_execute("BEGIN IMMEDIATE").unwrap();
+                WriteLock::Sqlite(conn)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            WriteLock::Postgres(mut conn) => conn.batch_execute("ROLLBACK").await.unwrap(),
+            WriteLock::Sqlite(mut conn) => {
+                use diesel::connection::SimpleConnection;
+                conn.batch_execute("ROLLBACK").unwrap()
+            }
+        }
+    }
+}
+
+/// A request that outlives the timeout is answered with a clear error; one
+/// that finishes in time is not.
+async fn requests_time_out(backend: Backend) {
+    let limits = Limits {
+        request_timeout_ms: 500,
+        ..Limits::default()
+    };
+    let setup = Setup {
+        http: HttpOptions {
+            limits,
+            ..HttpOptions::default()
+        },
+        ..Setup::default()
+    };
+    let app = TestApp::spawn_with(backend, setup).await;
+    let id = app.seed(1).await.remove(0);
+    let version = app.read_user(&id).await["updatedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Blocked behind another writer's lock: cut off at 500 ms.
+    let lock = WriteLock::take(&app.url, &id).await;
+    let update = json!({
+        "query": common::update_user_document(),
+        "variables": { "id": id, "version": version, "input": { "team": "late" } },
+    });
+    let (status, body) = app.post(update.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(error_code(&body), "REQUEST_TIMEOUT");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("500 ms"));
+    lock.release().await;
+
+    // Not cancelled halfway: once the lock is gone the operation completes
+    // (a retry with the old version learns it through a conflict), and the
+    // server keeps serving on the same pool.
+    let mut team = Value::Null;
+    for _ in 0..50 {
+        team = app.read_user(&id).await["team"].clone();
+        if team == "late" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(team, "late");
+    let retried = app.update(&id, &version, json!({ "team": "late" })).await;
+    assert_eq!(retried["__typename"], "UpdateConflict");
+    let current = retried["currentUser"]["updatedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let in_time = app
+        .update(&id, &current, json!({ "team": "on time" }))
+        .await;
+    assert_eq!(in_time["__typename"], "UpdateUserSuccess");
+}
+per_backend!(requests_time_out);
+
+/// The introspection query of GraphiQL (graphql-js `getIntrospectionQuery`).
+const INTROSPECTION_QUERY: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}
+"#;
