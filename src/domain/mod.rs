@@ -1,6 +1,6 @@
 //! The user patch and its validation rules, free of GraphQL and SQL.
 //!
-//! Every rule of the field table in DESIGN.md lives here, once: the GraphQL
+//! Every rule of the field table in docs/DESIGN.md lives here, once: the GraphQL
 //! layer only converts its input into a [`UserPatch`], and the repository
 //! only supplies the stored facts that [`check_against_stored`] needs.
 

@@ -45,7 +45,7 @@ impl<T> Patch<T> {
 /// A partial update of the updatable user fields.
 ///
 /// `C` is how `lastVerifiedCredentialId` is held: the client's text before
-/// [`UserPatch::validate`], a UUID after it.
+/// [`UserPatch::check`], a UUID after it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserPatch<C = Uuid> {
     pub last_verified_credential_id: Patch<C>,

@@ -6,8 +6,8 @@
 //! - `pg.rs` and `sqlite.rs`: compile `queries/` once per backend, each with
 //!   its own `Conn`, and hold the only query that differs (the write lock);
 //! - this file: the [`Repo`] the server calls, which takes a pooled
-//!   connection and runs a query on its backend through [`on_backend!`] or
-//!   [`in_write_transaction!`];
+//!   connection and runs a query on its backend through `on_backend!` or
+//!   `in_write_transaction!`;
 //! - `records.rs`: the values the repository hands out, decoded from rows;
 //! - `shared.rs`, `demo.rs`: what both backends share that needs no
 //!   connection.
@@ -53,7 +53,7 @@ macro_rules! on_backend {
     };
 }
 
-/// Like [`on_backend!`], inside a write transaction that commits when the
+/// Like `on_backend!`, inside a write transaction that commits when the
 /// function returns `Ok` and rolls back otherwise.
 ///
 /// SQLite begins it with `BEGIN IMMEDIATE`: a deferred transaction that
