@@ -91,6 +91,22 @@ async fn open(database: &DatabaseArgs) -> anyhow::Result<App> {
     App::open(database, Arc::new(SystemClock)).await
 }
 
+/// A progress line on stderr while seeding, when stderr is a terminal
+/// (stdout carries the ids, for scripts).
+fn seed_progress(total: usize) -> impl Fn(usize) + Send + Sync {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    move |done| {
+        if terminal {
+            let percent = done * 100 / total.max(1);
+            eprint!("\rseeding: {done}/{total} users ({percent}%)");
+            if done >= total {
+                eprintln!();
+            }
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -116,7 +132,12 @@ async fn main() -> anyhow::Result<()> {
             database,
         }) => {
             let app = open(&database).await?;
-            for id in app.repo.seed_users(scope(environment), users).await? {
+            let ids = app
+                .repo
+                .seed_users_reporting(scope(environment), users, &seed_progress(users))
+                .await?;
+            let mut out = std::io::BufWriter::new(out.lock());
+            for id in ids {
                 writeln!(out, "{id}")?;
             }
         }

@@ -191,11 +191,19 @@ impl DemoRows {
             .append(&mut other.chainalysis_checks);
     }
 
-    /// The username of the first user (demo usernames are lower case).
-    pub fn handle(&self) -> String {
-        self.users
-            .first()
-            .and_then(|user| user.username.clone())
-            .unwrap_or_default()
+    /// Keeps the users `inserted` names and the nested rows of those, in
+    /// order; returns their ids.
+    pub fn keep_users(&mut self, inserted: &[DbId]) -> Vec<DbId> {
+        let kept: std::collections::HashSet<DbId> = inserted.iter().copied().collect();
+        self.users.retain(|row| kept.contains(&row.id));
+        self.credentials.retain(|row| kept.contains(&row.user_id));
+        self.wallets.retain(|row| kept.contains(&row.user_id));
+        self.sessions.retain(|row| kept.contains(&row.user_id));
+        self.mfa_devices.retain(|row| kept.contains(&row.user_id));
+        self.oauth_accounts
+            .retain(|row| kept.contains(&row.user_id));
+        self.chainalysis_checks
+            .retain(|row| kept.contains(&row.user_id));
+        self.users.iter().map(|row| row.id).collect()
     }
 }

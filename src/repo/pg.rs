@@ -12,6 +12,7 @@ use super::shared::UserInScope;
 use super::RepoError;
 use crate::db::models::UserRow;
 use crate::db::schema;
+use crate::db::types::DbId;
 
 pub type Conn = diesel_async::AsyncPgConnection;
 pub type Backend = diesel::pg::Pg;
@@ -31,12 +32,17 @@ pub async fn user_for_write(
         .optional()?)
 }
 
-/// Inserts demo rows, one multi-row `INSERT` per table.
-pub async fn insert_demo_rows(c: &mut Conn, rows: DemoRows) -> Result<(), RepoError> {
-    diesel::insert_into(schema::users::table)
+/// Inserts demo rows, one multi-row `INSERT` per table, leaving out the
+/// users a unique index refuses (and their nested rows); returns the ids
+/// of the users inserted.
+pub async fn insert_demo_rows(c: &mut Conn, mut rows: DemoRows) -> Result<Vec<DbId>, RepoError> {
+    let inserted: Vec<DbId> = diesel::insert_into(schema::users::table)
         .values(&rows.users)
-        .execute(c)
+        .on_conflict_do_nothing()
+        .returning(schema::users::id)
+        .get_results(c)
         .await?;
+    let inserted = rows.keep_users(&inserted);
     diesel::insert_into(schema::verified_credentials::table)
         .values(&rows.credentials)
         .execute(c)
@@ -61,6 +67,16 @@ pub async fn insert_demo_rows(c: &mut Conn, rows: DemoRows) -> Result<(), RepoEr
         .values(&rows.chainalysis_checks)
         .execute(c)
         .await?;
+    Ok(inserted)
+}
+
+/// Tells the planner how big `users` has grown inside a bulk load. The
+/// foreign-key checks of nested rows run cached plans, and a plan made
+/// while the table looked empty scans it whole: a seed would turn
+/// quadratic. `ANALYZE` sees the transaction's own rows and invalidates
+/// those plans.
+pub async fn refresh_planner_statistics(c: &mut Conn) -> Result<(), RepoError> {
+    diesel::sql_query("ANALYZE users").execute(c).await?;
     Ok(())
 }
 

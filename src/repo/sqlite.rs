@@ -8,6 +8,7 @@ use super::demo::DemoRows;
 use super::shared::UserInScope;
 use super::RepoError;
 use crate::db::models::UserRow;
+use crate::db::types::DbId;
 
 pub type Conn = crate::db::SqliteConn;
 pub type Backend = diesel::sqlite::Sqlite;
@@ -26,12 +27,12 @@ pub async fn user_for_write(
         .optional()?)
 }
 
-/// Inserts demo rows, one multi-row `INSERT` per table. diesel builds a
+/// Inserts demo rows as `pg::insert_demo_rows` does. diesel builds a
 /// multi-row `INSERT` for SQLite only on its synchronous connection, so
 /// this runs there, on the blocking thread that connection lives on.
-pub async fn insert_demo_rows(c: &mut Conn, rows: DemoRows) -> Result<(), RepoError> {
+pub async fn insert_demo_rows(c: &mut Conn, rows: DemoRows) -> Result<Vec<DbId>, RepoError> {
     Ok(
-        c.spawn_blocking(move |c| blocking::insert_demo_rows(c, &rows))
+        c.spawn_blocking(move |c| blocking::insert_demo_rows(c, rows))
             .await?,
     )
 }
@@ -40,12 +41,19 @@ mod blocking {
     use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
 
     use crate::db::schema::*;
+    use crate::db::types::DbId;
     use crate::repo::demo::DemoRows;
 
-    pub fn insert_demo_rows(c: &mut SqliteConnection, rows: &DemoRows) -> QueryResult<()> {
-        diesel::insert_into(users::table)
+    pub fn insert_demo_rows(
+        c: &mut SqliteConnection,
+        mut rows: DemoRows,
+    ) -> QueryResult<Vec<DbId>> {
+        let inserted: Vec<DbId> = diesel::insert_into(users::table)
             .values(&rows.users)
-            .execute(c)?;
+            .on_conflict_do_nothing()
+            .returning(users::id)
+            .get_results(c)?;
+        let inserted = rows.keep_users(&inserted);
         diesel::insert_into(verified_credentials::table)
             .values(&rows.credentials)
             .execute(c)?;
@@ -64,8 +72,13 @@ mod blocking {
         diesel::insert_into(chainalysis_checks::table)
             .values(&rows.chainalysis_checks)
             .execute(c)?;
-        Ok(())
+        Ok(inserted)
     }
+}
+
+/// SQLite's planner needs no statistics to use an index: nothing to do.
+pub async fn refresh_planner_statistics(_: &mut Conn) -> Result<(), RepoError> {
+    Ok(())
 }
 
 #[path = "queries/children.rs"]
