@@ -18,6 +18,12 @@ pub struct DatabaseArgs {
     /// Most connections the pool opens.
     #[arg(long, env = "USERGRAPH_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: usize,
+
+    /// How long a valid API token is remembered, in milliseconds (0: not
+    /// at all). A token revoked by another process stops working here
+    /// within this time; one revoked by this process, at once.
+    #[arg(long, env = "USERGRAPH_TOKEN_CACHE_MS", default_value_t = 1000)]
+    pub token_cache_ms: u64,
 }
 
 impl DatabaseArgs {
@@ -26,6 +32,7 @@ impl DatabaseArgs {
         DatabaseArgs {
             database_url: Some(url),
             max_connections: 16,
+            token_cache_ms: 1000,
         }
     }
 

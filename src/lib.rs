@@ -37,7 +37,8 @@ impl App {
     /// environment exists.
     pub async fn open(args: &DatabaseArgs, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         let opened = Db::open(&args.url(), args.max_connections).await?;
-        let repo = Repo::new(opened.db, clock);
+        let token_cache = std::time::Duration::from_millis(args.token_cache_ms);
+        let repo = Repo::new(opened.db, clock, token_cache);
         repo.ensure_default_environment().await?;
         Ok(App {
             repo,

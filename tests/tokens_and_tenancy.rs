@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{client_with_token, error_code, post_as, Backend, TestApp, USER_SUMMARY};
+use common::{client_with_token, error_code, post_as, Backend, Setup, TestApp, USER_SUMMARY};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use usergraph::repo::Scope;
@@ -129,3 +129,28 @@ async fn another_environment_is_invisible(backend: Backend) {
     assert_eq!(mine["data"]["user"], Value::Null);
 }
 per_backend!(another_environment_is_invisible);
+
+/// A valid token is looked up once, then remembered; revoking it in the
+/// same process takes effect at once.
+async fn token_lookups_are_remembered_until_revoked(backend: Backend) {
+    let setup = Setup {
+        token_cache_ms: 60_000,
+        ..Setup::default()
+    };
+    let app = TestApp::spawn_with(backend, setup).await;
+    let statements = || app.repo.db().statements_run();
+    let query = json!({ "query": "{ __typename }" });
+    let before = statements();
+    assert_eq!(app.post(query.clone()).await.0, StatusCode::OK);
+    assert_eq!(
+        statements() - before,
+        1,
+        "the first request looks the token up"
+    );
+    let before = statements();
+    assert_eq!(app.post(query.clone()).await.0, StatusCode::OK);
+    assert_eq!(statements() - before, 0, "the second finds it remembered");
+    assert!(app.repo.revoke_token(&app.token).await.unwrap());
+    assert_eq!(app.post(query).await.0, StatusCode::UNAUTHORIZED);
+}
+per_backend!(token_lookups_are_remembered_until_revoked);

@@ -20,6 +20,7 @@ mod records;
 mod shared;
 #[allow(clippy::duplicate_mod)]
 mod sqlite;
+mod token_cache;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -207,11 +208,18 @@ fn taken_as_field_error<T>(
 pub struct Repo {
     db: Db,
     clock: Arc<dyn Clock>,
+    tokens: Arc<token_cache::TokenCache>,
 }
 
 impl Repo {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Repo { db, clock }
+    /// A repository over `db` that remembers valid tokens for
+    /// `token_cache_ttl` (zero: never; see `repo/token_cache.rs`).
+    pub fn new(db: Db, clock: Arc<dyn Clock>, token_cache_ttl: std::time::Duration) -> Self {
+        Repo {
+            db,
+            clock,
+            tokens: Arc::new(token_cache::TokenCache::new(token_cache_ttl)),
+        }
     }
 
     /// The pool this repository queries.
@@ -389,6 +397,7 @@ impl Repo {
         };
         let now = self.now();
         let revoked = on_backend!(&mut self.conn().await?, tokens::revoke_tokens(which, now))?;
+        self.tokens.clear();
         Ok(revoked > 0)
     }
 
@@ -400,15 +409,24 @@ impl Repo {
     ) -> Result<usize, RepoError> {
         let which = TokenRef::Named { environment, name };
         let now = self.now();
-        on_backend!(&mut self.conn().await?, tokens::revoke_tokens(which, now))
+        let revoked = on_backend!(&mut self.conn().await?, tokens::revoke_tokens(which, now))?;
+        self.tokens.clear();
+        Ok(revoked)
     }
 
     /// The scope a bearer token grants, or `None` for an unknown or revoked token.
     pub async fn scope_for_token(&self, token: &str) -> Result<Option<Scope>, RepoError> {
         let hash = token_hash(token);
+        if let Some(scope) = self.tokens.get(&hash) {
+            return Ok(Some(scope));
+        }
         let environment =
             on_backend!(&mut self.conn().await?, tokens::environment_of_token(&hash))?;
-        Ok(environment.map(|environment_id| Scope { environment_id }))
+        let scope = environment.map(|environment_id| Scope { environment_id });
+        if let Some(scope) = scope {
+            self.tokens.put(&hash, scope);
+        }
+        Ok(scope)
     }
 
     /// Creates the default environment unless it exists.

@@ -153,6 +153,8 @@ pub struct TestApp {
 /// How a test server is set up.
 pub struct Setup {
     pub clock: Arc<dyn Clock>,
+    /// `--token-cache-ms`; off by default, so statement counts are exact.
+    pub token_cache_ms: u64,
     pub schema: SchemaOptions,
     pub http: HttpOptions,
 }
@@ -161,6 +163,7 @@ impl Default for Setup {
     fn default() -> Self {
         Setup {
             clock: Arc::new(SystemClock),
+            token_cache_ms: 0,
             schema: SchemaOptions::default(),
             http: HttpOptions::default(),
         }
@@ -196,7 +199,10 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, setup: Setup) -> TestApp {
         let (db, url) = TestDb::create(backend).await;
-        let args = DatabaseArgs::for_url(url.clone());
+        let args = DatabaseArgs {
+            token_cache_ms: setup.token_cache_ms,
+            ..DatabaseArgs::for_url(url.clone())
+        };
         let app = App::open(&args, setup.clock).await.expect("open app");
         let environment = default_scope().environment_id;
         let token = app
