@@ -187,6 +187,44 @@ async fn nested_lists_cost_the_same_for_one_user_or_a_hundred(backend: Backend) 
 }
 per_backend!(nested_lists_cost_the_same_for_one_user_or_a_hundred);
 
+/// A user with three nested lists, read and then updated: on PostgreSQL
+/// each is one statement (after the token lookup), the lists built inside
+/// it; SQLite, where a statement costs no round trip, reads list by list.
+async fn a_nested_read_and_a_plain_update_are_one_statement_each(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(1).await.remove(0);
+    let nested = "id updatedAt wallets { id } sessions { id } mfaDevices { id isDefault }";
+    let read = format!("query($id: ID!) {{ user(id: $id) {{ {nested} }} }}");
+    let before = app.repo.db().statements_run();
+    let user = app.gql(&read, json!({ "id": id })).await["user"].clone();
+    let read_statements = app.repo.db().statements_run() - before;
+    assert_eq!(user["wallets"].as_array().unwrap().len(), 2, "{user}");
+    assert_eq!(user["mfaDevices"].as_array().unwrap().len(), 2, "{user}");
+
+    let update = format!(
+        "mutation($id: ID!, $v: DateTime!) {{ updateUser(id: $id, expectedUpdatedAt: $v, \
+         input: {{ firstName: \"Ada\" }}) {{ ... on UpdateUserSuccess {{ user {{ firstName {nested} }} }} }} }}"
+    );
+    let before = app.repo.db().statements_run();
+    let variables = json!({ "id": id, "v": user["updatedAt"] });
+    let updated = app.gql(&update, variables).await["updateUser"]["user"].clone();
+    let update_statements = app.repo.db().statements_run() - before;
+    assert_eq!(updated["firstName"], "Ada");
+    assert_eq!(updated["wallets"], user["wallets"]);
+    assert_eq!(updated["sessions"], user["sessions"]);
+    assert_eq!(updated["mfaDevices"], user["mfaDevices"]);
+    assert_ne!(updated["updatedAt"], user["updatedAt"]);
+
+    // Counts include the token lookup; SQLite's update also has its
+    // `BEGIN IMMEDIATE` and `COMMIT`.
+    let expected = match backend {
+        Backend::Postgres => (2, 2),
+        Backend::Sqlite => (5, 7),
+    };
+    assert_eq!((read_statements, update_statements), expected);
+}
+per_backend!(a_nested_read_and_a_plain_update_are_one_statement_each);
+
 async fn paging_sees_every_user_once_during_concurrent_updates(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let seeded = app.seed(250).await;

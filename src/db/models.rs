@@ -2,9 +2,12 @@
 //!
 //! Rows inserted whole say `treat_none_as_default_value = false`: `None` is
 //! written as NULL rather than DEFAULT (no nullable column has another
-//! default), which lets SQLite take many of them in one `INSERT`.
+//! default), which lets SQLite take many of them in one `INSERT`. Nested
+//! rows also read from JSON (PostgreSQL's `json_agg` of the row), with the
+//! column names as keys.
 
 use diesel::prelude::*;
+use serde::Deserialize;
 
 use super::schema::*;
 use super::types::{DbId, DbJson, DbTime};
@@ -102,7 +105,7 @@ pub struct UserChanges {
 }
 
 /// A credential that proved the user's identity (wallet, email, OAuth, …).
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = verified_credentials)]
 pub struct VerifiedCredentialRow {
@@ -116,7 +119,7 @@ pub struct VerifiedCredentialRow {
 }
 
 /// A wallet linked to the user.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = wallets)]
 pub struct WalletRow {
@@ -130,7 +133,7 @@ pub struct WalletRow {
 }
 
 /// A sign-in session of the user.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
@@ -144,7 +147,7 @@ pub struct SessionRow {
 }
 
 /// A second-factor device of the user.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = mfa_devices)]
 pub struct MfaDeviceRow {
@@ -158,7 +161,7 @@ pub struct MfaDeviceRow {
 }
 
 /// An OAuth account linked to the user.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = oauth_accounts)]
 pub struct OauthAccountRow {
@@ -172,7 +175,7 @@ pub struct OauthAccountRow {
 }
 
 /// A chainalysis screening of one of the user's wallets.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = chainalysis_checks)]
 pub struct ChainalysisCheckRow {

@@ -12,6 +12,7 @@ use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types;
 use diesel::sqlite::{Sqlite, SqliteValue};
+use serde::Deserialize;
 
 /// An instant: `timestamptz` on PostgreSQL, fixed-width RFC 3339 text on SQLite.
 ///
@@ -41,13 +42,19 @@ pub struct Id;
 pub struct Json;
 
 /// An instant as read and written through [`Instant`] columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow, Deserialize,
+)]
 #[diesel(sql_type = Instant)]
+#[serde(transparent)]
 pub struct DbTime(pub DateTime<Utc>);
 
 /// A UUID as read and written through [`Id`] columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow, Deserialize,
+)]
 #[diesel(sql_type = Id)]
+#[serde(transparent)]
 pub struct DbId(pub uuid::Uuid);
 
 /// A JSON value as read and written through [`Json`] columns.

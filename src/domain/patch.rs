@@ -193,6 +193,18 @@ pub struct StoredFacts {
     pub username_taken: bool,
 }
 
+impl UserPatch {
+    /// Whether [`check_against_stored`] can refuse this patch: only then
+    /// must a write read the stored user (and other users) before it.
+    pub fn needs_stored_facts(&self) -> bool {
+        !self.first_visit.is_keep()
+            || !self.last_visit.is_keep()
+            || self.last_verified_credential_id.as_set().is_some()
+            || self.email.as_set().is_some()
+            || self.username.as_set().is_some()
+    }
+}
+
 /// The rules that depend on the stored user and its environment.
 pub fn check_against_stored(patch: &UserPatch, stored: &StoredFacts) -> Vec<FieldError> {
     let mut errors = Vec::new();

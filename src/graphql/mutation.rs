@@ -7,7 +7,7 @@ use super::errors::internal;
 use super::inputs::{CreateUserInput, UpdateUserInput};
 use super::query::parse_id;
 use super::scalars::Timestamp;
-use super::types::User;
+use super::types::{selected_relations, User};
 use crate::domain;
 use crate::repo::{
     ChildChange, CreateOutcome, DeleteOutcome, Repo, Scope, UpdateOutcome, UserSnapshot,
@@ -182,7 +182,13 @@ impl MutationRoot {
         let repo = ctx.data::<Repo>()?;
         let scope = ctx.data::<Scope>()?;
         let outcome = repo
-            .update_user(*scope, user_id, expected_updated_at.0, input.into_patch())
+            .update_user(
+                *scope,
+                user_id,
+                expected_updated_at.0,
+                input.into_patch(),
+                &selected_relations(ctx.look_ahead().field("user")),
+            )
             .await
             .map_err(internal)?;
         Ok(update_result(id, expected_updated_at, outcome))

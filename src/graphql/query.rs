@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::errors::{bad_input, internal};
 use super::inputs::UserFilter;
 use super::loaders::prime_user_page;
-use super::types::{Node, User};
+use super::types::{selected_relations, Node, User};
 use crate::domain::format_instant;
 use crate::repo::{Repo, Scope, UserPosition};
 
@@ -86,8 +86,13 @@ impl QueryRoot {
         };
         let repo = ctx.data::<Repo>()?;
         let scope = ctx.data::<Scope>()?;
-        let user = repo.user(*scope, id).await.map_err(internal)?;
-        Ok(user.map(User::new))
+        // The user and the nested lists the query asks for, in one go.
+        let relations = selected_relations(ctx.look_ahead());
+        let user = repo
+            .user_with_children(*scope, id, &relations)
+            .await
+            .map_err(internal)?;
+        Ok(user.map(User::from_snapshot))
     }
 
     /// The users of your environment, oldest first (then by id), a page at a

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Interface, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, Interface, Lookahead, Object, Result, SimpleObject, ID};
 use uuid::Uuid;
 
 use super::enums::{
     Chain, ChainalysisRisk, CredentialFormat, MfaBackupCodeAcknowledgement, MfaDeviceKind,
 };
 use super::errors::internal;
-use super::loaders::{EnvironmentOf, NestedOf, RequestLoader};
+use super::loaders::{EnvironmentOf, NestedOf, RequestLoader, NESTED_FIELDS};
 use super::scalars::{JsonObject, Timestamp};
 use crate::repo::{self, Children, Relation, UserSnapshot};
 
@@ -22,7 +22,8 @@ fn id(id: Uuid) -> ID {
 pub struct User {
     // Boxed: a user is large, and results and `Node` hold users by value.
     user: Box<repo::User>,
-    children: Option<Arc<Children>>,
+    /// Nested lists read with the user, and which ones they are.
+    children: Option<Arc<(Children, Vec<Relation>)>>,
 }
 
 impl User {
@@ -34,11 +35,12 @@ impl User {
         }
     }
 
-    /// A user whose nested lists come from the same snapshot as the user.
+    /// A user whose nested lists come from the same snapshot as the user
+    /// (those it holds; any other is loaded on demand).
     pub fn from_snapshot(snapshot: UserSnapshot) -> Self {
         User {
             user: Box::new(snapshot.user),
-            children: Some(Arc::new(snapshot.children)),
+            children: Some(Arc::new((snapshot.children, snapshot.loaded))),
         }
     }
 
@@ -49,8 +51,10 @@ impl User {
         relation: Relation,
         pick: impl FnOnce(&Children) -> &Vec<T>,
     ) -> Result<Vec<T>> {
-        if let Some(children) = &self.children {
-            return Ok(pick(children).clone());
+        if let Some((children, loaded)) = self.children.as_deref() {
+            if loaded.contains(&relation) {
+                return Ok(pick(children).clone());
+            }
         }
         let loader = ctx.data::<RequestLoader>()?;
         let key = NestedOf {
@@ -389,4 +393,13 @@ impl From<repo::Node> for Node {
             repo::Node::ChainalysisCheck(record) => Node::ChainalysisCheck(record),
         }
     }
+}
+
+/// The nested lists that `user`, a selection of `User` fields, asks for.
+pub fn selected_relations(user: Lookahead<'_>) -> Vec<Relation> {
+    NESTED_FIELDS
+        .iter()
+        .filter(|(field, _)| user.field(field).exists())
+        .map(|(_, relation)| *relation)
+        .collect()
 }

@@ -43,13 +43,14 @@ pub use records::{
     VerifiedCredential, Wallet,
 };
 
-/// Runs `module::function(conn, args…)` from `queries/` on the backend of
-/// `$conn` (a `&mut db::Conn`).
+/// Runs `[module::]function(conn, args…)` of `pg.rs` or `sqlite.rs` (and
+/// the `queries/` they include) on the backend of `$conn`, a
+/// `&mut db::Conn`.
 macro_rules! on_backend {
-    ($conn:expr, $module:ident::$function:ident($($arg:expr),* $(,)?)) => {
+    ($conn:expr, $($function:ident)::+($($arg:expr),* $(,)?)) => {
         match $conn {
-            Conn::Pg(c) => pg::$module::$function(c, $($arg),*).await,
-            Conn::Sqlite(c) => sqlite::$module::$function(c, $($arg),*).await,
+            Conn::Pg(c) => pg::$($function)::+(c, $($arg),*).await,
+            Conn::Sqlite(c) => sqlite::$($function)::+(c, $($arg),*).await,
         }
     };
 }
@@ -61,17 +62,17 @@ macro_rules! on_backend {
 /// reads and then writes fails with `SQLITE_BUSY` when another writer got
 /// there first, instead of waiting its turn.
 macro_rules! in_write_transaction {
-    ($conn:expr, $module:ident::$function:ident($($arg:expr),* $(,)?)) => {
+    ($conn:expr, $($function:ident)::+($($arg:expr),* $(,)?)) => {
         match $conn {
             Conn::Pg(c) => {
                 pg::Conn::transaction(c, async move |c: &mut pg::Conn| {
-                    pg::$module::$function(c, $($arg),*).await
+                    pg::$($function)::+(c, $($arg),*).await
                 })
                 .await
             }
             Conn::Sqlite(c) => {
                 sqlite::Conn::immediate_transaction(c, async move |c: &mut sqlite::Conn| {
-                    sqlite::$module::$function(c, $($arg),*).await
+                    sqlite::$($function)::+(c, $($arg),*).await
                 })
                 .await
             }
@@ -240,6 +241,20 @@ impl Repo {
         on_backend!(&mut self.conn().await?, users::user(scope, id))
     }
 
+    /// One user of the scope's environment with its nested lists
+    /// `relations`; on PostgreSQL in one statement.
+    pub async fn user_with_children(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        relations: &[Relation],
+    ) -> Result<Option<UserSnapshot>, RepoError> {
+        on_backend!(
+            &mut self.conn().await?,
+            user_with_children(scope, id, relations)
+        )
+    }
+
     /// Up to `limit` users of the scope's environment that `filter` selects,
     /// in list order, starting after `after`.
     pub async fn users(
@@ -309,17 +324,33 @@ impl Repo {
 
     /// Applies `input` to the user only if its stored `updated_at` is still
     /// `expected`, and returns the user with its nested lists as they are
-    /// right after, read in the same transaction.
+    /// right after, read in the same transaction: at least `relations`,
+    /// which a write that needs no stored facts reads alone.
     pub async fn update_user(
         &self,
         scope: Scope,
         id: Uuid,
         expected: DateTime<Utc>,
         input: UserPatch<String>,
+        relations: &[Relation],
     ) -> Result<UpdateOutcome, RepoError> {
-        let checked = input.check();
+        let (patch, input_errors) = input.check();
         let new_version = next_updated_at(self.clock.now(), expected);
         let mut conn = self.conn().await?;
+        if input_errors.is_empty() && !patch.is_empty() && !patch.needs_stored_facts() {
+            // The common case: nothing to read before writing. A user not at
+            // the expected version falls through to the checked path, which
+            // tells a conflict from a missing user.
+            let changes = shared::changes(patch.clone(), new_version);
+            let written = on_backend!(
+                &mut conn,
+                update_returning_children(scope, id, expected, changes, relations)
+            )?;
+            if let Some(snapshot) = written {
+                return Ok(UpdateOutcome::Updated(snapshot));
+            }
+        }
+        let checked = (patch, input_errors);
         let outcome = in_write_transaction!(
             &mut conn,
             users::update_user(scope, id, expected, checked, new_version)

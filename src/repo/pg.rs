@@ -1,18 +1,22 @@
-//! The queries compiled for PostgreSQL, and the one query that differs.
+//! The queries compiled for PostgreSQL, and the ones that differ.
 //!
 //! `queries/*.rs` are written once against `super::Conn` and compiled here
 //! with PostgreSQL's connection (and again in `sqlite.rs` with SQLite's),
 //! so every query is type-checked against both backends.
 
-use diesel::{OptionalExtension, QueryDsl, SelectableHelper};
+use chrono::{DateTime, Utc};
+use diesel::expression::SqlLiteral;
+use diesel::sql_types::{Nullable, Text};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
+use uuid::Uuid;
 
 use super::demo::DemoRows;
-use super::shared::UserInScope;
-use super::RepoError;
-use crate::db::models::UserRow;
+use super::shared::{snapshot_from_json, user_in_scope, UserInScope, UserWithJsonLists};
+use super::{Relation, RepoError, Scope, UserSnapshot};
+use crate::db::models::{UserChanges, UserRow};
 use crate::db::schema;
-use crate::db::types::DbId;
+use crate::db::types::{DbId, DbTime};
 
 pub type Conn = diesel_async::AsyncPgConnection;
 pub type Backend = diesel::pg::Pg;
@@ -68,6 +72,90 @@ pub async fn insert_demo_rows(c: &mut Conn, mut rows: DemoRows) -> Result<Vec<Db
         .execute(c)
         .await?;
     Ok(inserted)
+}
+
+/// The nested lists `relations` of the user row a query returns, as JSON
+/// arrays built by subqueries on `"users"."id"`, in [`Relation::ALL`]
+/// order; `NULL` for the lists not asked for. This is how a user and its
+/// lists come back in one statement: on PostgreSQL the cost of a read is
+/// per statement, not per row.
+fn nested_lists_json(relations: &[Relation]) -> NestedListsJson {
+    let list = |relation: Relation, table: &str| {
+        let sql = if relations.contains(&relation) {
+            format!(
+                "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+                 FROM {table} t WHERE t.user_id = \"users\".\"id\")"
+            )
+        } else {
+            "NULL".to_owned()
+        };
+        diesel::dsl::sql::<Nullable<Text>>(&sql)
+    };
+    (
+        list(Relation::VerifiedCredentials, "verified_credentials"),
+        list(Relation::Wallets, "wallets"),
+        list(Relation::Sessions, "sessions"),
+        list(Relation::MfaDevices, "mfa_devices"),
+        list(Relation::OauthAccounts, "oauth_accounts"),
+        list(Relation::ChainalysisChecks, "chainalysis_checks"),
+    )
+}
+
+type JsonList = SqlLiteral<Nullable<Text>>;
+type NestedListsJson = (JsonList, JsonList, JsonList, JsonList, JsonList, JsonList);
+type JsonLists = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn with_lists((row, (a, b, c, d, e, f)): (UserRow, JsonLists)) -> UserWithJsonLists {
+    (row, [a, b, c, d, e, f])
+}
+
+/// User `id` with its nested lists `relations`, in one statement.
+pub async fn user_with_children(
+    c: &mut Conn,
+    scope: Scope,
+    id: Uuid,
+    relations: &[Relation],
+) -> Result<Option<UserSnapshot>, RepoError> {
+    let row = user_in_scope(scope, id)
+        .select((UserRow::as_select(), nested_lists_json(relations)))
+        .first::<(UserRow, JsonLists)>(c)
+        .await
+        .optional()?;
+    row.map(|row| snapshot_from_json(with_lists(row), relations))
+        .transpose()
+}
+
+/// The compare-and-set of a patch that needs no stored facts, answering
+/// with the user and its nested lists `relations`: one statement, with no
+/// transaction around it. The lists are read in the `UPDATE`'s own
+/// snapshot, and every change of a nested record moves the user's version,
+/// so they belong to the version written. `None` when the user is not at
+/// version `expected` (or not there at all).
+pub async fn update_returning_children(
+    c: &mut Conn,
+    scope: Scope,
+    id: Uuid,
+    expected: DateTime<Utc>,
+    changes: UserChanges,
+    relations: &[Relation],
+) -> Result<Option<UserSnapshot>, RepoError> {
+    let at_version =
+        user_in_scope(scope, id).filter(schema::users::updated_at.eq(DbTime(expected)));
+    let row = diesel::update(at_version)
+        .set(changes)
+        .returning((UserRow::as_returning(), nested_lists_json(relations)))
+        .get_result::<(UserRow, JsonLists)>(c)
+        .await
+        .optional()?;
+    row.map(|row| snapshot_from_json(with_lists(row), relations))
+        .transpose()
 }
 
 /// Tells the planner how big `users` has grown inside a bulk load. The

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::RepoError;
+use super::{Relation, RepoError};
 use crate::db::models::*;
 use crate::db::types::{DbJson, DbTime};
 use crate::domain::{
@@ -372,11 +372,13 @@ pub struct Children {
     pub chainalysis_checks: Vec<ChainalysisCheck>,
 }
 
-/// A user with all its nested records, read in one transaction.
+/// A user with its nested records, read in one transaction.
 #[derive(Debug, Clone)]
 pub struct UserSnapshot {
     pub user: User,
     pub children: Children,
+    /// The lists `children` holds; the others were not read.
+    pub loaded: Vec<Relation>,
 }
 
 /// A record of any type that has an id (Relay's `node`).

@@ -7,8 +7,12 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{ExpressionMethods, QueryDsl};
 use uuid::Uuid;
 
-use super::{ChildChange, RepoError, Scope};
-use crate::db::models::UserChanges;
+use super::records::decode_all;
+use super::{ChildChange, Children, Relation, RepoError, Scope, User, UserSnapshot};
+use crate::db::models::{
+    ChainalysisCheckRow, MfaDeviceRow, OauthAccountRow, SessionRow, UserChanges, UserRow,
+    VerifiedCredentialRow, WalletRow,
+};
 use crate::db::schema::users;
 use crate::db::types::{DbId, DbJson, DbTime};
 use crate::domain::{ErrorCode, FieldError, Patch, UserPatch};
@@ -132,4 +136,42 @@ pub fn taken_field(error: &RepoError) -> Option<&'static str> {
         .iter()
         .find(|(index, _)| name.contains(index))
         .map(|(_, field)| *field)
+}
+
+/// A user row with its nested lists as JSON arrays of rows (`None`: not
+/// read, or no rows), in [`Relation::ALL`] order: what one statement that
+/// builds the lists with subqueries returns.
+pub type UserWithJsonLists = (UserRow, [Option<String>; 6]);
+
+/// Decodes a [`UserWithJsonLists`] whose lists `loaded` were read.
+pub fn snapshot_from_json(
+    (row, lists): UserWithJsonLists,
+    loaded: &[Relation],
+) -> Result<UserSnapshot, RepoError> {
+    fn decode<R, T>(json: Option<String>) -> Result<Vec<T>, RepoError>
+    where
+        R: serde::de::DeserializeOwned,
+        T: TryFrom<R, Error = RepoError>,
+    {
+        let rows: Vec<R> = match json {
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| RepoError::Corrupt(e.to_string()))?
+            }
+            None => Vec::new(),
+        };
+        decode_all(rows)
+    }
+    let [credentials, wallets, sessions, mfa_devices, oauth_accounts, checks] = lists;
+    Ok(UserSnapshot {
+        user: User::try_from(row)?,
+        children: Children {
+            verified_credentials: decode::<VerifiedCredentialRow, _>(credentials)?,
+            wallets: decode::<WalletRow, _>(wallets)?,
+            sessions: decode::<SessionRow, _>(sessions)?,
+            mfa_devices: decode::<MfaDeviceRow, _>(mfa_devices)?,
+            oauth_accounts: decode::<OauthAccountRow, _>(oauth_accounts)?,
+            chainalysis_checks: decode::<ChainalysisCheckRow, _>(checks)?,
+        },
+        loaded: loaded.to_vec(),
+    })
 }

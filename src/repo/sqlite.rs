@@ -1,13 +1,15 @@
-//! The queries compiled for SQLite, and the one query that differs. See
+//! The queries compiled for SQLite, and the ones that differ. See
 //! `pg.rs`.
 
+use chrono::{DateTime, Utc};
 use diesel::{OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
+use uuid::Uuid;
 
 use super::demo::DemoRows;
 use super::shared::UserInScope;
-use super::RepoError;
-use crate::db::models::UserRow;
+use super::{Relation, RepoError, Scope, User, UserSnapshot};
+use crate::db::models::{UserChanges, UserRow};
 use crate::db::types::DbId;
 
 pub type Conn = crate::db::SqliteConn;
@@ -74,6 +76,50 @@ mod blocking {
             .execute(c)?;
         Ok(inserted)
     }
+}
+
+/// User `id` with its nested lists `relations` (as `pg::user_with_children`
+/// answers; on SQLite a statement costs no round trip, so one per list).
+pub async fn user_with_children(
+    c: &mut Conn,
+    scope: Scope,
+    id: Uuid,
+    relations: &[Relation],
+) -> Result<Option<UserSnapshot>, RepoError> {
+    let Some(user) = users::user(c, scope, id).await? else {
+        return Ok(None);
+    };
+    let mut children = children::children_of_users(c, relations, &[id]).await?;
+    Ok(Some(UserSnapshot {
+        user,
+        children: children.remove(&id).unwrap_or_default(),
+        loaded: relations.to_vec(),
+    }))
+}
+
+/// The compare-and-set of a patch that needs no stored facts, answering
+/// with the user and its nested lists `relations` (as
+/// `pg::update_returning_children`), in a write transaction of its own.
+pub async fn update_returning_children(
+    c: &mut Conn,
+    scope: Scope,
+    id: Uuid,
+    expected: DateTime<Utc>,
+    changes: UserChanges,
+    relations: &[Relation],
+) -> Result<Option<UserSnapshot>, RepoError> {
+    c.immediate_transaction(async move |c: &mut Conn| {
+        let Some(row) = users::compare_and_set(c, scope, id, expected, changes).await? else {
+            return Ok(None);
+        };
+        let mut children = children::children_of_users(c, relations, &[id]).await?;
+        Ok(Some(UserSnapshot {
+            user: User::try_from(row)?,
+            children: children.remove(&id).unwrap_or_default(),
+            loaded: relations.to_vec(),
+        }))
+    })
+    .await
 }
 
 /// SQLite's planner needs no statistics to use an index: nothing to do.

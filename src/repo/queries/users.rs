@@ -20,8 +20,8 @@ use crate::db::types::{DbId, DbTime};
 use crate::domain::{check_against_stored, FieldError, StoredFacts, UserPatch};
 use crate::repo::shared::{changes, lower, unknown_child, user_in_scope};
 use crate::repo::{
-    ChildChange, CreateOutcome, DeleteOutcome, RepoError, Scope, UpdateOutcome, User, UserFilter,
-    UserPosition, UserSnapshot,
+    ChildChange, CreateOutcome, DeleteOutcome, Relation, RepoError, Scope, UpdateOutcome, User,
+    UserFilter, UserPosition, UserSnapshot,
 };
 
 /// One user of the scope's environment.
@@ -166,6 +166,7 @@ async fn snapshot(c: &mut Conn, row: UserRow) -> Result<UserSnapshot, RepoError>
     Ok(UserSnapshot {
         user: User::try_from(row)?,
         children,
+        loaded: Relation::ALL.to_vec(),
     })
 }
 
@@ -198,7 +199,7 @@ async fn at_version(
 /// The compare-and-set itself: writes `changes` (which include the new
 /// `updated_at`) only where the stored version is still `expected`. `None`
 /// when another writer, of any process, got there first or deleted the user.
-async fn compare_and_set(
+pub async fn compare_and_set(
     c: &mut Conn,
     scope: Scope,
     id: Uuid,
@@ -249,6 +250,7 @@ pub async fn create_user(
     Ok(CreateOutcome::Created(Box::new(UserSnapshot {
         user: User::try_from(row)?,
         children: Default::default(),
+        loaded: Relation::ALL.to_vec(),
     })))
 }
 
