@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Median table and ratios of a bench/run results file (JSON lines)."""
+import json
+import statistics
+import sys
+
+FIELDS = ["ops_per_s", "p50_ms", "p99_ms", "errors", "conflicts", "server_cpu_us_per_op",
+          "postgres_cpu_us_per_op", "statements_per_op", "server_rss_mib"]
+
+
+def main(path):
+    runs = {}
+    seed = None
+    for line in open(path):
+        row = json.loads(line)
+        if row["label"] == "seed":
+            seed = row
+            continue
+        runs.setdefault(row["label"], []).append(row)
+    med = {label: {f: statistics.median(r[f] for r in rows if f in r)
+                   for f in FIELDS if any(f in r for r in rows)}
+           for label, rows in runs.items()}
+    print("| run | ops/s | p50 ms | p99 ms | errors | conflicts | server CPU µs/op | "
+          "PostgreSQL CPU µs/op | statements/op | server RSS MiB |")
+    print("|---" * 10 + "|")
+    for label, m in med.items():
+        cells = [f"{m[f]:,.2f}".rstrip("0").rstrip(".") if f in m else "–" for f in FIELDS]
+        print(f"| {label} ({len(runs[label])} runs) | " + " | ".join(cells) + " |")
+    print()
+
+    def ratio(a, b, field="ops_per_s"):
+        if a in med and b in med and med[b].get(field):
+            return med[a][field] / med[b][field]
+        return float("nan")
+
+    for w in ["read", "update", "page"]:
+        print(f"- {w}: usergraph / PostGraphile throughput {ratio(f'usergraph-{w}', f'postgraphile-{w}'):.2f}; "
+              f"server CPU per op {ratio(f'usergraph-{w}', f'postgraphile-{w}', 'server_cpu_us_per_op'):.2f} of PostGraphile's")
+    for w in ["read", "update"]:
+        print(f"- {w}: usergraph / pgbench running usergraph's SQL {ratio(f'usergraph-{w}', f'pgbench-{w}'):.2f}")
+    print(f"- SQLite read / PostGraphile read: {ratio('sqlite-read', 'postgraphile-read'):.2f}")
+    if seed:
+        print(f"- seed of {seed['users']:,} users: PostgreSQL {seed['postgres_s']} s, SQLite {seed['sqlite_s']} s")
+
+
+main(sys.argv[1] if len(sys.argv) > 1 else "/tmp/usergraph-bench/results.jsonl")
