@@ -110,7 +110,9 @@ fn args() -> Args {
     }
 }
 
-/// CPU seconds (user + system) of one process, all its threads.
+/// CPU seconds (user + system) of one process, all its threads, and of
+/// its children that have exited (a PostgreSQL backend that ends inside the
+/// window is counted by the postmaster).
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses.
@@ -122,8 +124,9 @@ fn cpu_seconds(pid: u32) -> f64 {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
-    (ticks(11) + ticks(12)) / 100.0
+    // utime, stime, cutime and cstime: fields 14 to 17 of the line, 12 to
+    // 15 after the name.
+    (ticks(11) + ticks(12) + ticks(13) + ticks(14)) / 100.0
 }
 
 /// CPU seconds of every PostgreSQL process of the machine.

@@ -5,9 +5,12 @@
 //! so every query is type-checked against both backends.
 
 use chrono::{DateTime, Utc};
-use diesel::expression::SqlLiteral;
+use diesel::expression::{
+    is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping,
+};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Nullable, Text};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -74,35 +77,94 @@ pub async fn insert_demo_rows(c: &mut Conn, mut rows: DemoRows) -> Result<Vec<Db
     Ok(inserted)
 }
 
+/// Each nested list of the user row a query returns, as a JSON array built
+/// by a subquery on `"users"."id"`, in [`Relation::ALL`] order.
+const NESTED_LIST_SQL: [(Relation, &str); 6] = [
+    (
+        Relation::VerifiedCredentials,
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM verified_credentials t WHERE t.user_id = \"users\".\"id\")",
+    ),
+    (
+        Relation::Wallets,
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM wallets t WHERE t.user_id = \"users\".\"id\")",
+    ),
+    (
+        Relation::Sessions,
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM sessions t WHERE t.user_id = \"users\".\"id\")",
+    ),
+    (
+        Relation::MfaDevices,
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM mfa_devices t WHERE t.user_id = \"users\".\"id\")",
+    ),
+    (
+        Relation::OauthAccounts,
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM oauth_accounts t WHERE t.user_id = \"users\".\"id\")",
+    ),
+    (
+        Relation::ChainalysisChecks,
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM chainalysis_checks t WHERE t.user_id = \"users\".\"id\")",
+    ),
+];
+
+/// One column of [`NESTED_LIST_SQL`], or `NULL` for a list not asked for.
+///
+/// Not a `dsl::sql` literal: diesel never caches a statement holding one,
+/// and PostgreSQL would parse and plan every read anew. This fragment's
+/// text is fixed, so the statement is prepared once per connection (keyed
+/// by its text) like any other query.
+#[derive(Debug, Clone, Copy)]
+pub struct NestedList(&'static str);
+
+impl Expression for NestedList {
+    type SqlType = Nullable<Text>;
+}
+
+impl QueryFragment<diesel::pg::Pg> for NestedList {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql(self.0);
+        Ok(())
+    }
+}
+
+impl QueryId for NestedList {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<QS> SelectableExpression<QS> for NestedList {}
+
+impl<QS> AppearsOnTable<QS> for NestedList {}
+
+impl<GroupBy> ValidGrouping<GroupBy> for NestedList {
+    type IsAggregate = is_aggregate::Never;
+}
+
 /// The nested lists `relations` of the user row a query returns, as JSON
-/// arrays built by subqueries on `"users"."id"`, in [`Relation::ALL`]
-/// order; `NULL` for the lists not asked for. This is how a user and its
+/// arrays, `NULL` for the lists not asked for. This is how a user and its
 /// lists come back in one statement: on PostgreSQL the cost of a read is
 /// per statement, not per row.
 fn nested_lists_json(relations: &[Relation]) -> NestedListsJson {
-    let list = |relation: Relation, table: &str| {
-        let sql = if relations.contains(&relation) {
-            format!(
-                "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
-                 FROM {table} t WHERE t.user_id = \"users\".\"id\")"
-            )
-        } else {
-            "NULL".to_owned()
-        };
-        diesel::dsl::sql::<Nullable<Text>>(&sql)
+    let list = |i: usize| {
+        let (relation, sql) = NESTED_LIST_SQL[i];
+        NestedList(if relations.contains(&relation) { sql } else { "NULL" })
     };
-    (
-        list(Relation::VerifiedCredentials, "verified_credentials"),
-        list(Relation::Wallets, "wallets"),
-        list(Relation::Sessions, "sessions"),
-        list(Relation::MfaDevices, "mfa_devices"),
-        list(Relation::OauthAccounts, "oauth_accounts"),
-        list(Relation::ChainalysisChecks, "chainalysis_checks"),
-    )
+    (list(0), list(1), list(2), list(3), list(4), list(5))
 }
 
-type JsonList = SqlLiteral<Nullable<Text>>;
-type NestedListsJson = (JsonList, JsonList, JsonList, JsonList, JsonList, JsonList);
+type NestedListsJson = (
+    NestedList,
+    NestedList,
+    NestedList,
+    NestedList,
+    NestedList,
+    NestedList,
+);
 type JsonLists = (
     Option<String>,
     Option<String>,
