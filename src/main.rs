@@ -107,6 +107,9 @@ fn seed_progress(total: usize) -> impl Fn(usize) + Send + Sync {
     }
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
