@@ -152,7 +152,11 @@ impl<GroupBy> ValidGrouping<GroupBy> for NestedList {
 fn nested_lists_json(relations: &[Relation]) -> NestedListsJson {
     let list = |i: usize| {
         let (relation, sql) = NESTED_LIST_SQL[i];
-        NestedList(if relations.contains(&relation) { sql } else { "NULL" })
+        NestedList(if relations.contains(&relation) {
+            sql
+        } else {
+            "NULL"
+        })
     };
     (list(0), list(1), list(2), list(3), list(4), list(5))
 }
