@@ -8,6 +8,7 @@ mod inputs;
 pub mod limits;
 pub mod loaders;
 mod mutation;
+mod parse_cache;
 mod query;
 mod scalars;
 mod types;
@@ -45,6 +46,7 @@ pub fn build_schema(repo: Repo, options: &SchemaOptions) -> AppSchema {
             limits: Arc::new(options.limits.clone()),
             disable_introspection: options.disable_introspection,
         })
+        .extension(parse_cache::ParseCache::default())
         .data(repo);
     if options.disable_introspection {
         builder.disable_introspection().finish()
