@@ -4,7 +4,9 @@
 //! The layout (docs/DESIGN.md, "Two backends, one set of queries"):
 //! - `queries/*.rs`: every query, an ordinary `async fn` taking `&mut Conn`;
 //! - `pg.rs` and `sqlite.rs`: compile `queries/` once per backend, each with
-//!   its own `Conn`, and hold the only query that differs (the write lock);
+//!   its own `Conn`, and hold the queries that differ (the write lock, a
+//!   user with its lists in one statement, bulk inserts);
+//! - `token_cache.rs`: valid tokens remembered for a bounded time;
 //! - this file: the [`Repo`] the server calls, which takes a pooled
 //!   connection and runs a query on its backend through `on_backend!` or
 //!   `in_write_transaction!`;

@@ -1,6 +1,7 @@
 //! What the queries of both backends share and that needs no connection:
-//! the user-in-scope filter, the patch-to-column mapping, and the reading
-//! of unique-index refusals. Compiled once.
+//! the user-in-scope filter, the patch-to-column mapping, the reading of
+//! unique-index refusals, and the decoding of a user whose lists came as
+//! JSON. Compiled once.
 
 use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
