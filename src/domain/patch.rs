@@ -412,4 +412,28 @@ mod tests {
             [("email", "TAKEN"), ("username", "TAKEN")]
         );
     }
+
+    /// A write may skip reading the stored user exactly when no rule of
+    /// `check_against_stored` can refuse the patch.
+    #[test]
+    fn stored_facts_are_needed_only_for_the_rules_that_read_them() {
+        fn set(change: impl FnOnce(&mut UserPatch)) -> bool {
+            let mut patch = UserPatch::default();
+            change(&mut patch);
+            patch.needs_stored_facts()
+        }
+        assert!(!set(|p| p.team = Patch::Set("Research".into())));
+        assert!(!set(|p| p.metadata = Patch::Clear));
+        // Clearing a unique field or the credential cannot break a rule.
+        assert!(!set(|p| p.email = Patch::Clear));
+        assert!(!set(|p| p.last_verified_credential_id = Patch::Clear));
+        assert!(set(|p| p.email = Patch::Set("a@example.com".into())));
+        assert!(set(|p| p.username = Patch::Set("ada".into())));
+        assert!(set(
+            |p| p.last_verified_credential_id = Patch::Set(Uuid::nil())
+        ));
+        let now = Utc::now();
+        assert!(set(|p| p.first_visit = Patch::Set(now)));
+        assert!(set(|p| p.last_visit = Patch::Set(now)));
+    }
 }
