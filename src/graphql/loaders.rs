@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::repo::{Children, Environment, Relation, Repo, RepoError, User};
 
 use super::errors::internal;
+use super::types::selected_relations;
 
 /// Loads the nested lists and the environments of users.
 pub struct UserRecordsLoader {
@@ -39,7 +40,8 @@ pub struct NestedOf {
 }
 
 impl Loader<NestedOf> for UserRecordsLoader {
-    /// The user's lists with only the key's relation filled in.
+    /// The user's lists that the key's batch loaded: the key's relation,
+    /// and any other asked for in the same batch.
     type Value = Arc<Children>;
     type Error = Arc<RepoError>;
 
@@ -48,7 +50,7 @@ impl Loader<NestedOf> for UserRecordsLoader {
         keys: &[NestedOf],
     ) -> Result<HashMap<NestedOf, Arc<Children>>, Self::Error> {
         let mut relations: Vec<Relation> = keys.iter().map(|key| key.relation).collect();
-        relations.sort_by_key(|relation| *relation as u8);
+        relations.sort();
         relations.dedup();
         let mut users: Vec<Uuid> = keys.iter().map(|key| key.user).collect();
         users.sort_unstable();
@@ -111,15 +113,17 @@ pub const NESTED_FIELDS: [(&str, Relation); 6] = [
 /// arrives in one call.
 pub async fn prime_user_page(ctx: &Context<'_>, users: &[User]) -> Result<()> {
     let selection = ctx.look_ahead();
-    let selected = |field: &str| {
-        selection.field("edges").field("node").field(field).exists()
-            || selection.field("nodes").field(field).exists()
-    };
+    let node = [
+        selection.field("edges").field("node"),
+        selection.field("nodes"),
+    ];
+    let mut relations: Vec<Relation> = node.iter().flat_map(|n| selected_relations(n)).collect();
+    relations.sort();
+    relations.dedup();
     let loader = ctx.data::<RequestLoader>()?;
-    let keys: Vec<NestedOf> = NESTED_FIELDS
+    let keys: Vec<NestedOf> = relations
         .iter()
-        .filter(|(field, _)| selected(field))
-        .flat_map(|(_, relation)| {
+        .flat_map(|relation| {
             users.iter().map(|user| NestedOf {
                 relation: *relation,
                 user: user.id,
@@ -131,7 +135,7 @@ pub async fn prime_user_page(ctx: &Context<'_>, users: &[User]) -> Result<()> {
         .map(|user| EnvironmentOf(user.environment_id))
         .collect();
     environments.dedup();
-    if !selected("missingFields") {
+    if !node.iter().any(|n| n.field("missingFields").exists()) {
         environments.clear();
     }
     futures_util::try_join!(loader.load_many(keys), loader.load_many(environments))

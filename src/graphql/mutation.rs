@@ -187,7 +187,7 @@ impl MutationRoot {
                 user_id,
                 expected_updated_at.0,
                 input.into_patch(),
-                &selected_relations(ctx.look_ahead().field("user")),
+                &selected_relations(&ctx.look_ahead().field("user")),
             )
             .await
             .map_err(internal)?;

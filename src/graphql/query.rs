@@ -87,7 +87,7 @@ impl QueryRoot {
         let repo = ctx.data::<Repo>()?;
         let scope = ctx.data::<Scope>()?;
         // The user and the nested lists the query asks for, in one go.
-        let relations = selected_relations(ctx.look_ahead());
+        let relations = selected_relations(&ctx.look_ahead());
         let user = repo
             .user_with_children(*scope, id, &relations)
             .await

@@ -396,7 +396,7 @@ impl From<repo::Node> for Node {
 }
 
 /// The nested lists that `user`, a selection of `User` fields, asks for.
-pub fn selected_relations(user: Lookahead<'_>) -> Vec<Relation> {
+pub fn selected_relations(user: &Lookahead<'_>) -> Vec<Relation> {
     NESTED_FIELDS
         .iter()
         .filter(|(field, _)| user.field(field).exists())

@@ -115,7 +115,7 @@ pub struct Scope {
 }
 
 /// One nested list of users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Relation {
     VerifiedCredentials,
     Wallets,

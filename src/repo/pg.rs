@@ -224,16 +224,6 @@ pub async fn update_returning_children(
         .transpose()
 }
 
-/// Tells the planner how big `users` has grown inside a bulk load. The
-/// foreign-key checks of nested rows run cached plans, and a plan made
-/// while the table looked empty scans it whole: a seed would turn
-/// quadratic. `ANALYZE` sees the transaction's own rows and invalidates
-/// those plans.
-pub async fn refresh_planner_statistics(c: &mut Conn) -> Result<(), RepoError> {
-    diesel::sql_query("ANALYZE users").execute(c).await?;
-    Ok(())
-}
-
 #[path = "queries/children.rs"]
 pub mod children;
 #[path = "queries/nodes.rs"]

@@ -122,11 +122,6 @@ pub async fn update_returning_children(
     .await
 }
 
-/// SQLite's planner needs no statistics to use an index: nothing to do.
-pub async fn refresh_planner_statistics(_: &mut Conn) -> Result<(), RepoError> {
-    Ok(())
-}
-
 #[path = "queries/children.rs"]
 pub mod children;
 #[path = "queries/nodes.rs"]

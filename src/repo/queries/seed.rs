@@ -5,7 +5,7 @@ use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use super::{insert_demo_rows, refresh_planner_statistics, Conn};
+use super::{insert_demo_rows, Conn};
 use crate::db::schema::users;
 use crate::db::types::DbId;
 use crate::repo::demo::{demo_user, DemoRows};
@@ -33,7 +33,6 @@ pub async fn seed_users(
         .await?;
     let mut ids = Vec::with_capacity(count);
     let mut n = existing;
-    let mut batches: usize = 0;
     while ids.len() < count {
         let size = BATCH.min(count - ids.len());
         let mut rows = DemoRows::default();
@@ -47,10 +46,6 @@ pub async fn seed_users(
         // and the next batch numbers on.
         let inserted = insert_demo_rows(c, rows).await?;
         ids.extend(inserted.into_iter().map(|id| id.0));
-        batches += 1;
-        if batches.is_power_of_two() {
-            refresh_planner_statistics(c).await?;
-        }
         progress(ids.len());
     }
     Ok(ids)
