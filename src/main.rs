@@ -28,6 +28,8 @@ enum Command {
     Migrate(DatabaseArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Print the OpenAPI document of the REST routes.
+    Openapi,
     /// Add deterministic demo users; prints each new user id on its own line.
     Seed {
         /// How many users to add.
@@ -129,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
             writeln!(out, "migrations applied")?;
         }
         Some(Command::Schema) => write!(out, "{}", usergraph::graphql::sdl())?,
+        Some(Command::Openapi) => write!(out, "{}", usergraph::http::openapi::document_text())?,
         Some(Command::Seed {
             users,
             environment,

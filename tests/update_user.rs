@@ -468,3 +468,30 @@ async fn versions_round_trip(backend: Backend) {
     assert!(body.get("data").is_none(), "{body}");
 }
 per_backend!(versions_round_trip);
+
+/// U+0000 is refused in every text, list entry and metadata key or string,
+/// with the same typed answer on both backends (PostgreSQL cannot store it).
+async fn nul_characters_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(1).await.remove(0);
+    let before = app.read_user(&id).await;
+    let input = json!({
+        "lastName": "ab\u{0}c",
+        "lists": ["ok", "x\u{0}"],
+        "metadata": { "k\u{0}": "v" },
+        "email": "a\u{0}@example.com",
+    });
+    let result = app.update(&id, &version(&before), input).await;
+    assert_eq!(result["__typename"], "ValidationFailed", "{result}");
+    assert_eq!(
+        field_codes(&result),
+        pairs(&[
+            ("email", "INVALID_CHARACTER"),
+            ("lastName", "INVALID_CHARACTER"),
+            ("lists", "INVALID_CHARACTER"),
+            ("metadata", "INVALID_CHARACTER"),
+        ])
+    );
+    assert_eq!(app.read_user(&id).await, before, "nothing was written");
+}
+per_backend!(nul_characters_are_refused);

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     Taken,
     /// The id names no record of this user.
     NotFound,
+    /// Text holds U+0000, which PostgreSQL's text and jsonb cannot store.
+    InvalidCharacter,
 }
 
 impl ErrorCode {
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::UnknownCredential => "UNKNOWN_CREDENTIAL",
             ErrorCode::Taken => "TAKEN",
             ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::InvalidCharacter => "INVALID_CHARACTER",
         }
     }
 }
@@ -87,8 +90,33 @@ fn is_blank(text: &str) -> bool {
     text.chars().all(char::is_whitespace)
 }
 
+/// Refuses the NUL character. PostgreSQL cannot store it in text or jsonb
+/// while SQLite can: refusing it everywhere gives one answer on both.
+fn no_nul(text: &str) -> Rule<()> {
+    if text.contains('\0') {
+        return Err((
+            ErrorCode::InvalidCharacter,
+            "must not contain the NUL character (U+0000)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether any key or string in a JSON value holds the NUL character.
+fn json_has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(json_has_nul),
+        serde_json::Value::Object(members) => members
+            .iter()
+            .any(|(key, value)| key.contains('\0') || json_has_nul(value)),
+        _ => false,
+    }
+}
+
 /// At least one character that is not white space, at most 255 characters.
 pub fn short_text(text: String) -> Rule<String> {
+    no_nul(&text)?;
     if is_blank(&text) {
         return Err((ErrorCode::Blank, "must not be blank".into()));
     }
@@ -103,6 +131,7 @@ pub fn short_text(text: String) -> Rule<String> {
 
 /// A syntactically valid address of at most 255 characters.
 pub fn email(text: String) -> Rule<String> {
+    no_nul(&text)?;
     if text.chars().count() > MAX_TEXT_CHARS {
         return Err((
             ErrorCode::TooLong,
@@ -185,6 +214,12 @@ pub fn metadata(value: serde_json::Value) -> Rule<serde_json::Value> {
     if !value.is_object() {
         return Err((ErrorCode::NotAnObject, "must be a JSON object".into()));
     }
+    if json_has_nul(&value) {
+        return Err((
+            ErrorCode::InvalidCharacter,
+            "no key or string may contain the NUL character (U+0000)".into(),
+        ));
+    }
     let size = serde_json::to_vec(&value)
         .map(|bytes| bytes.len())
         .unwrap_or(usize::MAX);
@@ -207,6 +242,12 @@ pub fn lists(entries: Vec<String>) -> Rule<Vec<String>> {
     }
     if let Some(index) = entries.iter().position(|entry| is_blank(entry)) {
         return Err((ErrorCode::Blank, format!("entry {index} must not be blank")));
+    }
+    if let Some(index) = entries.iter().position(|entry| entry.contains('\0')) {
+        return Err((
+            ErrorCode::InvalidCharacter,
+            format!("entry {index} must not contain the NUL character (U+0000)"),
+        ));
     }
     Ok(entries)
 }
@@ -241,6 +282,20 @@ mod tests {
         assert_eq!(code(short_text(" \t\n\u{3000}".into())), ErrorCode::Blank);
         assert!(short_text("é".repeat(255)).is_ok());
         assert_eq!(code(short_text("é".repeat(256))), ErrorCode::TooLong);
+    }
+
+    #[test]
+    fn no_text_holds_nul() {
+        let nul = ErrorCode::InvalidCharacter;
+        assert_eq!(code(short_text("ab\0c".into())), nul);
+        assert_eq!(code(email("\"a\0\"@example.com".into())), nul);
+        assert_eq!(code(lists(vec!["a".into(), "b\0".into()])), nul);
+        assert_eq!(code(metadata(serde_json::json!({ "k\0": 1 }))), nul);
+        assert_eq!(
+            code(metadata(serde_json::json!({ "k": [{ "x": "\0" }] }))),
+            nul
+        );
+        assert!(metadata(serde_json::json!({ "k": [{ "x": "\\0" }] })).is_ok());
     }
 
     #[test]

@@ -1,12 +1,26 @@
 //! Instants as this service stores and shows them: microsecond precision,
 //! UTC, one fixed text form.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 
 /// The one text form of an instant: RFC 3339, UTC (`Z`), exactly six
 /// fractional digits. Fixed width, so on SQLite text order is time order.
 pub fn format_instant(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Reads an instant a client sent (a version, a visit time): RFC 3339 with
+/// any offset (`+02:00` names the same instant as the UTC form). More
+/// precision than a microsecond is refused: nothing is stored that
+/// precisely, so such a value could never match a version.
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, &'static str> {
+    let instant = DateTime::parse_from_rfc3339(text)
+        .map_err(|_| "expected an RFC 3339 date-time such as 2026-01-31T12:00:00.000000Z")?
+        .with_timezone(&Utc);
+    if instant.nanosecond() % 1_000 != 0 {
+        return Err("date-time is more precise than a microsecond");
+    }
+    Ok(instant)
 }
 
 /// The `updated_at` a successful change writes: now, but always later than
@@ -19,7 +33,6 @@ pub fn next_updated_at(now: DateTime<Utc>, previous: DateTime<Utc>) -> DateTime<
 
 /// Drops sub-microsecond digits.
 pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    use chrono::Timelike;
     let nanos = t.nanosecond();
     t.with_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
 }
@@ -30,6 +43,14 @@ mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn instants_in_any_offset_name_the_same_version() {
+        let utc = parse_instant("2026-01-31T12:00:00.000001Z").unwrap();
+        assert_eq!(parse_instant("2026-01-31T14:00:00.000001+02:00"), Ok(utc));
+        assert!(parse_instant("2026-01-31T12:00:00.0000001Z").is_err());
+        assert!(parse_instant("yesterday").is_err());
     }
 
     #[test]

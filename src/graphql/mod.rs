@@ -55,6 +55,25 @@ pub fn build_schema(repo: Repo, options: &SchemaOptions) -> AppSchema {
     }
 }
 
+/// Why `value` cannot be the `UpdateUserInput` field `field`, by GraphQL's
+/// own input coercion. REST checks a body one field at a time with it, so
+/// that every bad field is reported and not only the first.
+pub fn update_input_field_error(field: &str, value: serde_json::Value) -> Option<String> {
+    use async_graphql::InputType;
+    let value = async_graphql::Value::from_json(value).ok()?;
+    let object = [(async_graphql::Name::new(field), value)]
+        .into_iter()
+        .collect();
+    let input = async_graphql::Value::Object(object);
+    let error = inputs::UpdateUserInput::parse(Some(input)).err()?;
+    let message = error.into_server_error(Default::default()).message;
+    // The note on the enclosing input type adds nothing for a REST client.
+    Some(match message.find(" (occurred while parsing") {
+        Some(end) => message[..end].to_owned(),
+        None => message,
+    })
+}
+
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     let options = async_graphql::SDLExportOptions::new().include_specified_by();

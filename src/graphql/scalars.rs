@@ -1,9 +1,9 @@
 //! The contract's custom scalars.
 
 use async_graphql::{Description, InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
-use crate::domain::format_instant;
+use crate::domain::{format_instant, parse_instant};
 
 /// An RFC 3339 date-time; emitted in UTC with exactly six fractional digits.
 ///
@@ -23,19 +23,9 @@ impl ScalarType for Timestamp {
         let Value::String(text) = &value else {
             return Err(InputValueError::expected_type(value));
         };
-        let instant = DateTime::parse_from_rfc3339(text)
-            .map_err(|_| {
-                InputValueError::custom(
-                    "expected an RFC 3339 date-time such as 2026-01-31T12:00:00.000000Z",
-                )
-            })?
-            .with_timezone(&Utc);
-        if instant.nanosecond() % 1_000 != 0 {
-            return Err(InputValueError::custom(
-                "date-time is more precise than a microsecond",
-            ));
-        }
-        Ok(Timestamp(instant))
+        parse_instant(text)
+            .map(Timestamp)
+            .map_err(InputValueError::custom)
     }
 
     /// Lets validation refuse a bad literal before anything runs (a request

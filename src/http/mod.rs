@@ -1,5 +1,5 @@
-//! The axum router: `/graphql` (POST executes, GET serves GraphiQL) and
-//! `/health`.
+//! The axum router: `/graphql` (POST executes, GET serves GraphiQL),
+//! `/health`, and the REST routes of [`rest`] with their `/openapi.json`.
 //!
 //! Every POST gets a request id (the `x-request-id` response header, and
 //! `extensions.requestId` on internal errors; the log carries the same id).
@@ -24,7 +24,10 @@ use crate::config::Limits;
 use crate::graphql::errors::INTERNAL_SERVER_ERROR;
 use crate::graphql::loaders::request_loader;
 use crate::graphql::AppSchema;
-use crate::repo::Repo;
+use crate::repo::{Repo, Scope};
+
+pub mod openapi;
+mod rest;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -57,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/health", get(health))
+        .merge(rest::routes())
         .layer(body_limit)
         .with_state(state);
     match cors {
@@ -86,9 +90,16 @@ fn cors_layer(options: &HttpOptions) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow_origin)
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-            .expose_headers([header::HeaderName::from_static(REQUEST_ID)])
+            .allow_methods([Method::GET, Method::POST, Method::PATCH])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                header::ETAG,
+            ])
+            .expose_headers([header::HeaderName::from_static(REQUEST_ID), header::ETAG])
             .max_age(Duration::from_secs(600)),
     )
 }
@@ -173,41 +184,110 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-async fn graphql(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+/// Why a request's own work gave no response.
+pub(crate) enum Unanswered {
+    /// The task failed (a panic): an internal error.
+    Failed,
+    /// It ran longer than the request timeout.
+    TimedOut(Duration),
+}
+
+/// Runs a request's work and tags its response with a new request id
+/// (`x-request-id`; the log's span carries the same id).
+///
+/// The work runs as a task of its own that neither a client hanging up
+/// (which drops this handler's future) nor the timeout cancels: a database
+/// call dropped halfway can strand its pooled connection inside a
+/// transaction, or on SQLite still shared with a blocking thread, where the
+/// pool's next health check panics. A timed-out request may therefore still
+/// complete; clients learn its outcome from the user's `updatedAt`, as after
+/// any lost reply. `unanswered` renders the response when the work gives none.
+pub(crate) async fn detached<W, F>(
+    state: AppState,
+    work: W,
+    unanswered: fn(Unanswered, &str) -> Response,
+) -> Response
+where
+    W: FnOnce(AppState, String) -> F,
+    F: std::future::Future<Output = Response> + Send + 'static,
+{
     let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let span = tracing::info_span!("graphql", request_id = %request_id);
-    // The work runs as a task of its own that neither a client hanging up
-    // (which drops this handler's future) nor the timeout cancels: a
-    // database call dropped halfway can strand its pooled connection inside
-    // a transaction, or on SQLite still shared with a blocking thread, where
-    // the pool's next health check panics. A timed-out request may therefore
-    // still complete; clients learn its outcome from the user's `updatedAt`,
-    // as after any lost reply.
+    let span = tracing::info_span!("request", request_id = %request_id);
     let timeout = Duration::from_millis(state.options.limits.request_timeout_ms);
-    let work = handle_graphql(state, headers, body, request_id.clone()).instrument(span);
+    let work = work(state, request_id.clone()).instrument(span);
     let mut response = match tokio::time::timeout(timeout, tokio::spawn(work)).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
             tracing::error!(%error, request_id = %request_id, "request task failed");
-            internal_error(&request_id)
+            unanswered(Unanswered::Failed, &request_id)
         }
         Err(_) => {
             tracing::warn!(request_id = %request_id, "request timed out");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "REQUEST_TIMEOUT",
-                format!("the request took longer than {} ms", timeout.as_millis()),
-            )
+            unanswered(Unanswered::TimedOut(timeout), &request_id)
         }
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
+}
+
+/// Why a request was not let in.
+pub(crate) enum AuthFailure {
+    /// No bearer token, or an invalid or revoked one (HTTP 401).
+    Unauthenticated(&'static str),
+    /// The token could not be checked (logged; HTTP 500).
+    Internal,
+}
+
+/// The scope of the request's `Authorization: Bearer` token.
+pub(crate) async fn authenticate(repo: &Repo, headers: &HeaderMap) -> Result<Scope, AuthFailure> {
+    let Some(token) = bearer_token(headers) else {
+        return Err(AuthFailure::Unauthenticated(
+            "send an API token as `Authorization: Bearer <token>`",
+        ));
+    };
+    match repo.scope_for_token(token).await {
+        Ok(Some(scope)) => Ok(scope),
+        Ok(None) => Err(AuthFailure::Unauthenticated(
+            "the API token is invalid or revoked",
+        )),
+        Err(error) => {
+            tracing::error!(%error, "token lookup failed");
+            Err(AuthFailure::Internal)
+        }
+    }
+}
+
+/// Whether the request body is declared as JSON.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with(JSON)
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    detached(
+        state,
+        |state, request_id| handle_graphql(state, headers, body, request_id),
+        |unanswered, request_id| match unanswered {
+            Unanswered::Failed => internal_error(request_id),
+            Unanswered::TimedOut(timeout) => refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "REQUEST_TIMEOUT",
+                format!("the request took longer than {} ms", timeout.as_millis()),
+            ),
+        },
+    )
+    .await
 }
 
 async fn handle_graphql(
@@ -230,37 +310,15 @@ async fn handle_graphql(
         Err(rejection) => return refuse(rejection.status(), "BAD_REQUEST", rejection.body_text()),
     };
 
-    let Some(token) = bearer_token(headers) else {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "send an API token as `Authorization: Bearer <token>`",
-        );
-    };
-    let scope = match state.repo.scope_for_token(token).await {
-        Ok(Some(scope)) => scope,
-        Ok(None) => {
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "the API token is invalid or revoked",
-            );
+    let scope = match authenticate(&state.repo, headers).await {
+        Ok(scope) => scope,
+        Err(AuthFailure::Unauthenticated(message)) => {
+            return refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
         }
-        Err(error) => {
-            tracing::error!(%error, "token lookup failed");
-            return internal_error(request_id);
-        }
+        Err(AuthFailure::Internal) => return internal_error(request_id),
     };
 
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with(JSON)
-    {
+    if !is_json(headers) {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
