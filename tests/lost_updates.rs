@@ -1,0 +1,284 @@
+//! The lost-update checker: many clients, spread over several server
+//! processes on one database, each repeatedly read a user, append a marker
+//! of their own to its `lists` and write it back with the version they
+//! read, retrying on `UpdateConflict`. At the end:
+//! - every acknowledged marker is in the user's `lists` exactly once, and
+//!   no refused one is (a marker whose answer was an error may be either);
+//! - per user, the successful writes form one chain: the first expected the
+//!   seeded version, each next one expected the version its predecessor
+//!   wrote, every version strictly later than the one before, and the
+//!   stored list is the markers in that order.
+//!
+//! Short form (in `cargo test`): 600 writes. Long form, on demand:
+//! `USERGRAPH_CHECK_WRITES=100000 cargo test --release --test lost_updates -- --nocapture`
+//! (see docs/RELIABILITY.md). PostgreSQL: three processes; SQLite: one.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::process::{last_line, run, usergraph, Server};
+use common::{Backend, TestDb};
+use serde_json::{json, Value};
+
+/// Clients writing at once.
+const CLIENTS: usize = 12;
+/// Users written at once: every client contends for the same few.
+const HOT_USERS: usize = 4;
+/// Markers per user (`lists` holds at most 100 entries).
+const MARKERS_PER_USER: usize = 90;
+
+const READ: &str = "query($id: ID!) { user(id: $id) { lists updatedAt } }";
+const WRITE: &str = "mutation($id: ID!, $v: DateTime!, $lists: [String!]) { \
+    updateUser(id: $id, expectedUpdatedAt: $v, input: { lists: $lists }) { \
+      __typename ... on UpdateUserSuccess { user { updatedAt } } } }";
+
+/// How one write attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+enum Answer {
+    /// Written: the version it expected and the one it wrote.
+    Acknowledged { expected: String, written: String },
+    /// Refused with `UpdateConflict`: must not be stored.
+    Conflict,
+    /// No typed answer (transport or server error): may be stored or not.
+    Unknown,
+}
+
+/// One attempt: the user, its marker, and how it ended.
+struct Attempt {
+    user: usize,
+    marker: String,
+    answer: Answer,
+}
+
+async fn post(
+    client: &reqwest::Client,
+    endpoint: &str,
+    query: &str,
+    variables: Value,
+) -> Option<Value> {
+    let body = json!({ "query": query, "variables": variables });
+    let response = client.post(endpoint).json(&body).send().await.ok()?;
+    let body: Value = response.json().await.ok()?;
+    body.get("errors").is_none().then(|| body["data"].clone())
+}
+
+/// Writes until the shared ticket counter runs out. Ticket `t` is one marker
+/// for user `(t / (HOT_USERS * MARKERS_PER_USER)) * HOT_USERS + t % HOT_USERS`:
+/// the clients fill a window of `HOT_USERS` users together, then the next.
+async fn client(
+    index: usize,
+    http: reqwest::Client,
+    endpoint: String,
+    ids: Arc<Vec<String>>,
+    tickets: Arc<AtomicUsize>,
+    total: usize,
+    log: Arc<Mutex<Vec<Attempt>>>,
+) {
+    loop {
+        let ticket = tickets.fetch_add(1, Ordering::Relaxed);
+        if ticket >= total {
+            return;
+        }
+        let window = ticket / (HOT_USERS * MARKERS_PER_USER);
+        let user = window * HOT_USERS + ticket % HOT_USERS;
+        let id = &ids[user];
+        for attempt in 0.. {
+            assert!(attempt < 10_000, "ticket {ticket} never got written");
+            let marker = format!("c{index}-t{ticket}-a{attempt}");
+            let Some(data) = post(&http, &endpoint, READ, json!({ "id": id })).await else {
+                continue;
+            };
+            let version = data["user"]["updatedAt"]
+                .as_str()
+                .expect("updatedAt")
+                .to_owned();
+            let mut lists: Vec<Value> = data["user"]["lists"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            lists.push(Value::from(marker.clone()));
+            let variables = json!({ "id": id, "v": version, "lists": lists });
+            let result = post(&http, &endpoint, WRITE, variables).await;
+            let answer = match result.as_ref().map(|data| &data["updateUser"]) {
+                Some(result) if result["__typename"] == "UpdateUserSuccess" => {
+                    Answer::Acknowledged {
+                        expected: version,
+                        written: result["user"]["updatedAt"]
+                            .as_str()
+                            .expect("updatedAt")
+                            .to_owned(),
+                    }
+                }
+                Some(result) if result["__typename"] == "UpdateConflict" => Answer::Conflict,
+                _ => Answer::Unknown,
+            };
+            let done = matches!(answer, Answer::Acknowledged { .. });
+            log.lock().unwrap().push(Attempt {
+                user,
+                marker,
+                answer,
+            });
+            if done {
+                break;
+            }
+        }
+    }
+}
+
+async fn no_update_is_lost(backend: Backend) {
+    let writes: usize = std::env::var("USERGRAPH_CHECK_WRITES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(600);
+    let processes = match backend {
+        Backend::Postgres => 3,
+        // One process owns an embedded database file.
+        Backend::Sqlite => 1,
+    };
+    let (_db, url) = TestDb::create(backend).await;
+    let url = url.to_string();
+    let users = writes.div_ceil(HOT_USERS * MARKERS_PER_USER) * HOT_USERS;
+    let seeded = run(usergraph(
+        &["seed", "--users", &users.to_string()],
+        Some(&url),
+    ));
+    let ids: Arc<Vec<String>> = Arc::new(seeded.lines().map(str::to_owned).collect());
+    let token = last_line(&run(usergraph(
+        &["token", "create", "--name", "checker"],
+        Some(&url),
+    )));
+    let servers: Vec<Server> = (0..processes)
+        .map(|_| Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"], Some(&url))))
+        .collect();
+    let http = common::client_with_token(&token);
+
+    // The versions and lists the seed left.
+    let mut initial = Vec::new();
+    for id in ids.iter() {
+        let data = post(&http, &servers[0].endpoint, READ, json!({ "id": id }))
+            .await
+            .expect("read");
+        initial.push(data["user"].clone());
+    }
+
+    let started = std::time::Instant::now();
+    let tickets = Arc::new(AtomicUsize::new(0));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|index| {
+            let endpoint = servers[index % processes].endpoint.clone();
+            let task = client(
+                index,
+                http.clone(),
+                endpoint,
+                ids.clone(),
+                tickets.clone(),
+                writes,
+                log.clone(),
+            );
+            tokio::spawn(task)
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("client");
+    }
+    let elapsed = started.elapsed();
+    let log = std::mem::take(&mut *log.lock().unwrap());
+
+    let mut problems = Vec::new();
+    for (user, id) in ids.iter().enumerate() {
+        let stored = post(&http, &servers[0].endpoint, READ, json!({ "id": id }))
+            .await
+            .expect("read")["user"]
+            .clone();
+        let stored_lists: Vec<String> =
+            serde_json::from_value(stored["lists"].clone()).unwrap_or_default();
+        let seeded_lists: Vec<String> =
+            serde_json::from_value(initial[user]["lists"].clone()).unwrap_or_default();
+        let attempts: Vec<&Attempt> = log.iter().filter(|a| a.user == user).collect();
+
+        // The successes, chained by version from the seeded one.
+        let mut by_expected: HashMap<&str, (&str, &str)> = HashMap::new();
+        for attempt in &attempts {
+            if let Answer::Acknowledged { expected, written } = &attempt.answer {
+                if written <= expected {
+                    problems.push(format!(
+                        "{id}: {} wrote {written}, not after {expected}",
+                        attempt.marker
+                    ));
+                }
+                if by_expected
+                    .insert(expected, (written, &attempt.marker))
+                    .is_some()
+                {
+                    problems.push(format!(
+                        "{id}: two writes acknowledged on version {expected}"
+                    ));
+                }
+            }
+        }
+        let mut chain = seeded_lists.clone();
+        let mut version = initial[user]["updatedAt"].as_str().unwrap_or_default();
+        while let Some((written, marker)) = by_expected.remove(version) {
+            chain.push(marker.to_string());
+            version = written;
+        }
+        // A write with no answer may have landed, and then the chain passes
+        // through a version nobody was told of: only the markers are checked.
+        let answered = attempts.iter().all(|a| a.answer != Answer::Unknown);
+        if answered {
+            if !by_expected.is_empty() {
+                problems.push(format!(
+                    "{id}: {} acknowledged writes are off the version chain",
+                    by_expected.len()
+                ));
+            }
+            if stored["updatedAt"].as_str() != Some(version) {
+                problems.push(format!(
+                    "{id}: stored version {} is not the last acknowledged {version}",
+                    stored["updatedAt"]
+                ));
+            }
+            if stored_lists != chain {
+                problems.push(format!(
+                    "{id}: stored lists are not the acknowledged markers in version order"
+                ));
+            }
+        }
+        let count = |marker: &str| stored_lists.iter().filter(|m| *m == marker).count();
+        for attempt in &attempts {
+            match (&attempt.answer, count(&attempt.marker)) {
+                (Answer::Acknowledged { .. }, 1)
+                | (Answer::Conflict, 0)
+                | (Answer::Unknown, 0 | 1) => {}
+                (answer, n) => problems.push(format!(
+                    "{id}: marker {} ({answer:?}) stored {n} times",
+                    attempt.marker
+                )),
+            }
+        }
+    }
+
+    let count = |wanted: fn(&Answer) -> bool| log.iter().filter(|a| wanted(&a.answer)).count();
+    let successes = count(|a| matches!(a, Answer::Acknowledged { .. }));
+    let conflicts = count(|a| *a == Answer::Conflict);
+    let unknown = count(|a| *a == Answer::Unknown);
+    let verdict = if problems.is_empty() {
+        "no update lost"
+    } else {
+        "UPDATES LOST"
+    };
+    eprintln!(
+        "lost-update checker ({backend:?}, {processes} process(es), {CLIENTS} clients, {users} users): \
+         {} attempts, {conflicts} conflicts, {successes} successes, {unknown} unknown, \
+         {:.1} s: {verdict}",
+        log.len(),
+        elapsed.as_secs_f64()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(successes, writes, "every ticket was acknowledged once");
+}
+per_backend!(no_update_is_lost);
