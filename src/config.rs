@@ -24,6 +24,12 @@ pub struct DatabaseArgs {
     /// within this time; one revoked by this process, at once.
     #[arg(long, env = "USERGRAPH_TOKEN_CACHE_MS", default_value_t = 1000)]
     pub token_cache_ms: u64,
+
+    /// Longest a PostgreSQL statement or lock wait may run, in milliseconds;
+    /// `serve` sets it to the request timeout so that a timed-out request's
+    /// work stops in the database too. None for commands like `seed`.
+    #[arg(skip)]
+    pub statement_timeout_ms: Option<u64>,
 }
 
 impl DatabaseArgs {
@@ -33,6 +39,7 @@ impl DatabaseArgs {
             database_url: Some(url),
             max_connections: 16,
             token_cache_ms: 1000,
+            statement_timeout_ms: None,
         }
     }
 

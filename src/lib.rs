@@ -36,7 +36,10 @@ impl App {
     /// Opens and migrates the database, and makes sure the default
     /// environment exists.
     pub async fn open(args: &DatabaseArgs, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
-        let opened = Db::open(&args.url(), args.max_connections).await?;
+        let statement_timeout = args
+            .statement_timeout_ms
+            .map(std::time::Duration::from_millis);
+        let opened = Db::open(&args.url(), args.max_connections, statement_timeout).await?;
         let token_cache = std::time::Duration::from_millis(args.token_cache_ms);
         let repo = Repo::new(opened.db, clock, token_cache);
         repo.ensure_default_environment().await?;
@@ -65,7 +68,8 @@ pub fn default_scope() -> Scope {
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+pub async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
+    args.database.statement_timeout_ms = Some(args.limits.request_timeout_ms);
     let app = App::open(&args.database, Arc::new(SystemClock)).await?;
     // A new embedded database starts with demo data (other commands that
     // create the file, like `seed`, add only what they print).

@@ -495,3 +495,25 @@ async fn nul_characters_are_refused(backend: Backend) {
     assert_eq!(app.read_user(&id).await, before, "nothing was written");
 }
 per_backend!(nul_characters_are_refused);
+
+/// A leap second is stored as the next minute's first instant on both
+/// backends, and an email with an invisible character is refused on both.
+async fn one_meaning_on_both_backends(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(1).await.remove(0);
+    let before = app.read_user(&id).await;
+    let input = json!({ "lastVisit": "2099-06-30T23:59:60Z" });
+    let result = app.update(&id, &version(&before), input).await;
+    assert_eq!(result["__typename"], "UpdateUserSuccess", "{result}");
+    assert_eq!(result["user"]["lastVisit"], "2099-07-01T00:00:00.000000Z");
+    let after = app.read_user(&id).await;
+    assert_eq!(after["lastVisit"], "2099-07-01T00:00:00.000000Z");
+
+    let input = json!({ "email": "ada\u{200D}@example.com" });
+    let result = app.update(&id, &version(&after), input).await;
+    assert_eq!(
+        field_codes(&result),
+        pairs(&[("email", "INVALID_CHARACTER")])
+    );
+}
+per_backend!(one_meaning_on_both_backends);

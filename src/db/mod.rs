@@ -35,8 +35,12 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 
 /// Settings every SQLite connection needs: concurrent readers with one writer
 /// (WAL), waiting instead of failing on a busy writer, enforced foreign keys.
+///
+/// `synchronous = FULL`: in WAL mode, `NORMAL` survives a crash of the
+/// process but may lose the last commits on a power loss or OS crash, and
+/// an update acknowledged to a client must never be lost.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
 
 /// Longest a request waits for a pooled connection, or for a new one to
 /// open, before it fails instead of hanging on a stalled database.
@@ -110,7 +114,13 @@ where
 
 impl Db {
     /// Opens a pool of at most `max_connections` and migrates the database.
-    pub async fn open(url: &DatabaseUrl, max_connections: usize) -> Result<Opened, DbError> {
+    /// On PostgreSQL, `statement_timeout` bounds every statement and lock
+    /// wait of the pool's connections.
+    pub async fn open(
+        url: &DatabaseUrl,
+        max_connections: usize,
+        statement_timeout: Option<std::time::Duration>,
+    ) -> Result<Opened, DbError> {
         let statements = Arc::new(AtomicU64::new(0));
         let (pools, created) = match url {
             DatabaseUrl::Postgres(url) => {
@@ -122,6 +132,14 @@ impl Db {
                     let counter = counter.clone();
                     async move {
                         let mut conn = AsyncPgConnection::establish(url).await?;
+                        if let Some(timeout) = statement_timeout {
+                            let ms = timeout.as_millis();
+                            conn.batch_execute(&format!(
+                                "SET statement_timeout = {ms}; SET lock_timeout = {ms}"
+                            ))
+                            .await
+                            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                        }
                         conn.set_instrumentation(count_statements(counter));
                         Ok(conn)
                     }
@@ -159,6 +177,17 @@ impl Db {
             Pools::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
         }
         .map_err(|e| DbError::Pool(e.to_string()))
+    }
+
+    /// Whether every connection the pool may open is open and in use: new
+    /// work waits for one (busy), which says nothing about the database
+    /// being down.
+    pub fn is_saturated(&self) -> bool {
+        let status = match &self.pools {
+            Pools::Pg(pool) => pool.status(),
+            Pools::Sqlite(pool) => pool.status(),
+        };
+        status.size >= status.max_size && status.available == 0
     }
 
     /// How many SQL statements this pool's connections have run so far.

@@ -129,9 +129,40 @@ pub fn short_text(text: String) -> Rule<String> {
     Ok(text)
 }
 
+/// Control characters and characters that render as nothing (zero-width
+/// spaces and joiners, direction marks and overrides, the soft hyphen, the
+/// byte-order mark): in an address they make two different stored texts
+/// look like one.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+        )
+}
+
 /// A syntactically valid address of at most 255 characters.
 pub fn email(text: String) -> Rule<String> {
     no_nul(&text)?;
+    if text.chars().any(is_invisible) {
+        return Err((
+            ErrorCode::InvalidCharacter,
+            "must not contain control or invisible characters".into(),
+        ));
+    }
     if text.chars().count() > MAX_TEXT_CHARS {
         return Err((
             ErrorCode::TooLong,
@@ -296,6 +327,23 @@ mod tests {
             nul
         );
         assert!(metadata(serde_json::json!({ "k": [{ "x": "\\0" }] })).is_ok());
+    }
+
+    #[test]
+    fn emails_hold_no_invisible_characters() {
+        for bad in [
+            "a\u{200D}@example.com",
+            "a@exa\u{200F}mple.com",
+            "a\u{FEFF}@x.io",
+            "a\t@x.io",
+        ] {
+            assert_eq!(
+                code(email(bad.into())),
+                ErrorCode::InvalidCharacter,
+                "{bad:?}"
+            );
+        }
+        assert!(email("émile@example.com".into()).is_ok());
     }
 
     #[test]

@@ -13,12 +13,24 @@ pub fn format_instant(t: &DateTime<Utc>) -> String {
 /// any offset (`+02:00` names the same instant as the UTC form). More
 /// precision than a microsecond is refused: nothing is stored that
 /// precisely, so such a value could never match a version.
+///
+/// A leap second (`23:59:60`) means the first instant of the next minute,
+/// as PostgreSQL stores it: chrono keeps it apart (as second 59 with a
+/// nanosecond count past one second), which SQLite's text would keep too,
+/// so both backends would hold different values for one input.
 pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, &'static str> {
     let instant = DateTime::parse_from_rfc3339(text)
         .map_err(|_| "expected an RFC 3339 date-time such as 2026-01-31T12:00:00.000000Z")?
         .with_timezone(&Utc);
-    if instant.nanosecond() % 1_000 != 0 {
+    let nanos = instant.nanosecond();
+    if nanos % 1_000 != 0 {
         return Err("date-time is more precise than a microsecond");
+    }
+    if nanos >= 1_000_000_000 {
+        let second_59 = instant
+            .with_nanosecond(nanos - 1_000_000_000)
+            .ok_or("not a valid date-time")?;
+        return Ok(second_59 + chrono::Duration::seconds(1));
     }
     Ok(instant)
 }
@@ -51,6 +63,18 @@ mod tests {
         assert_eq!(parse_instant("2026-01-31T14:00:00.000001+02:00"), Ok(utc));
         assert!(parse_instant("2026-01-31T12:00:00.0000001Z").is_err());
         assert!(parse_instant("yesterday").is_err());
+    }
+
+    #[test]
+    fn a_leap_second_is_the_next_minute() {
+        assert_eq!(
+            parse_instant("2026-06-30T23:59:60.250000Z"),
+            Ok(at("2026-07-01T00:00:00.250Z"))
+        );
+        assert_eq!(
+            format_instant(&parse_instant("2026-06-30T23:59:60Z").unwrap()),
+            "2026-07-01T00:00:00.000000Z"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::repo::{Children, Environment, Relation, Repo, RepoError, User};
 
-use super::errors::internal;
+use super::errors::repo_failure;
 use super::types::selected_relations;
 
 /// Loads the nested lists and the environments of users.
@@ -139,6 +139,6 @@ pub async fn prime_user_page(ctx: &Context<'_>, users: &[User]) -> Result<()> {
         environments.clear();
     }
     futures_util::try_join!(loader.load_many(keys), loader.load_many(environments))
-        .map_err(internal)?;
+        .map_err(repo_failure)?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use async_graphql::{Context, Object, Result, SimpleObject, Union, ID};
 use uuid::Uuid;
 
-use super::errors::internal;
+use super::errors::repo_failure;
 use super::inputs::{CreateUserInput, UpdateUserInput};
 use super::query::parse_id;
 use super::scalars::Timestamp;
@@ -158,7 +158,7 @@ async fn change_child(
     let outcome = repo
         .change_child(*scope, user, expected.0, change(child))
         .await
-        .map_err(internal)?;
+        .map_err(repo_failure)?;
     Ok(update_result(user_id, expected, outcome))
 }
 
@@ -190,7 +190,7 @@ impl MutationRoot {
                 &selected_relations(&ctx.look_ahead().field("user")),
             )
             .await
-            .map_err(internal)?;
+            .map_err(repo_failure)?;
         Ok(update_result(id, expected_updated_at, outcome))
     }
 
@@ -205,7 +205,7 @@ impl MutationRoot {
         let outcome = repo
             .create_user(*scope, input.into_patch())
             .await
-            .map_err(internal)?;
+            .map_err(repo_failure)?;
         Ok(match outcome {
             CreateOutcome::Created(snapshot) => {
                 CreateUserResult::CreateUserSuccess(CreateUserSuccess {
@@ -234,7 +234,7 @@ impl MutationRoot {
         let outcome = repo
             .delete_user(*scope, user_id, expected_updated_at.0)
             .await
-            .map_err(internal)?;
+            .map_err(repo_failure)?;
         Ok(match outcome {
             DeleteOutcome::Deleted => DeleteUserResult::DeleteUserSuccess(DeleteUserSuccess { id }),
             DeleteOutcome::Conflict(current) => {

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use uuid::Uuid;
 
-use super::errors::{bad_input, internal};
+use super::errors::{bad_input, repo_failure};
 use super::inputs::UserFilter;
 use super::loaders::prime_user_page;
 use super::types::{selected_relations, Node, User};
@@ -63,7 +63,7 @@ impl UsersTotal {
         let repo = ctx.data::<Repo>()?;
         repo.count_users(self.scope, &self.filter)
             .await
-            .map_err(internal)
+            .map_err(repo_failure)
     }
 }
 
@@ -91,7 +91,7 @@ impl QueryRoot {
         let user = repo
             .user_with_children(*scope, id, &relations)
             .await
-            .map_err(internal)?;
+            .map_err(repo_failure)?;
         Ok(user.map(User::from_snapshot))
     }
 
@@ -121,7 +121,7 @@ impl QueryRoot {
         let mut rows = repo
             .users(scope, &filter, after.as_ref().map(|c| c.0), limit)
             .await
-            .map_err(internal)?;
+            .map_err(repo_failure)?;
         let has_next_page = rows.len() > first as usize;
         rows.truncate(first as usize);
         prime_user_page(ctx, &rows).await?;
@@ -144,7 +144,7 @@ impl QueryRoot {
         };
         let repo = ctx.data::<Repo>()?;
         let scope = ctx.data::<Scope>()?;
-        let node = repo.node(*scope, id).await.map_err(internal)?;
+        let node = repo.node(*scope, id).await.map_err(repo_failure)?;
         Ok(node.map(Node::from))
     }
 }

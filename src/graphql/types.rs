@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::enums::{
     Chain, ChainalysisRisk, CredentialFormat, MfaBackupCodeAcknowledgement, MfaDeviceKind,
 };
-use super::errors::internal;
+use super::errors::repo_failure;
 use super::loaders::{EnvironmentOf, NestedOf, RequestLoader, NESTED_FIELDS};
 use super::scalars::{JsonObject, Timestamp};
 use crate::repo::{self, Children, Relation, UserSnapshot};
@@ -61,7 +61,7 @@ impl User {
             relation,
             user: self.user.id,
         };
-        let children = loader.load_one(key).await.map_err(internal)?;
+        let children = loader.load_one(key).await.map_err(repo_failure)?;
         Ok(children.map(|c| pick(&c).clone()).unwrap_or_default())
     }
 }
@@ -185,7 +185,7 @@ impl User {
         let environment = loader
             .load_one(EnvironmentOf(self.user.environment_id))
             .await
-            .map_err(internal)?;
+            .map_err(repo_failure)?;
         let required = environment.map(|e| e.required_fields).unwrap_or_default();
         Ok(required
             .into_iter()

@@ -21,7 +21,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
 use crate::config::Limits;
-use crate::graphql::errors::INTERNAL_SERVER_ERROR;
+use crate::graphql::errors::{
+    DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, INTERNAL_SERVER_ERROR,
+};
 use crate::graphql::loaders::request_loader;
 use crate::graphql::AppSchema;
 use crate::repo::{Repo, Scope};
@@ -150,8 +152,14 @@ fn is_loopback_host(host: Option<&HeaderValue>) -> bool {
 /// Longest the health check waits for the database.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `/health`: 200 `ok` when the database answers; 200 `busy` when every
+/// pooled connection is at work (requests queue, the database is up); 503
+/// `unavailable` when it does not answer.
 async fn health(State(state): State<AppState>) -> Response {
-    // Detached, like every database call of a request (see `graphql`).
+    if state.repo.db().is_saturated() {
+        return Json(json!({ "status": "busy" })).into_response();
+    }
+    // Detached, like every database call of a request (see `detached`).
     let ping = tokio::spawn(async move { state.repo.db().ping().await });
     let failure = match tokio::time::timeout(HEALTH_TIMEOUT, ping).await {
         Ok(Ok(Ok(()))) => return Json(json!({ "status": "ok" })).into_response(),
@@ -173,7 +181,20 @@ fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Respons
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    if code == DATABASE_UNAVAILABLE {
+        retry_after(&mut response);
+    }
     response
+}
+
+/// 503 with `Retry-After`: the answer to an unavailable database, whichever
+/// stage of the request met it.
+pub(crate) fn retry_after(response: &mut Response) {
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
@@ -236,9 +257,15 @@ where
 pub(crate) enum AuthFailure {
     /// No bearer token, or an invalid or revoked one (HTTP 401).
     Unauthenticated(&'static str),
+    /// The database could not check the token now (HTTP 503, retryable).
+    Unavailable,
     /// The token could not be checked (logged; HTTP 500).
     Internal,
 }
+
+/// Seconds a client is asked to wait before retrying a request that met an
+/// unavailable database (`Retry-After`).
+pub(crate) const RETRY_AFTER_SECONDS: &str = "1";
 
 /// The scope of the request's `Authorization: Bearer` token.
 pub(crate) async fn authenticate(repo: &Repo, headers: &HeaderMap) -> Result<Scope, AuthFailure> {
@@ -254,7 +281,11 @@ pub(crate) async fn authenticate(repo: &Repo, headers: &HeaderMap) -> Result<Sco
         )),
         Err(error) => {
             tracing::error!(%error, "token lookup failed");
-            Err(AuthFailure::Internal)
+            if error.is_unavailable() {
+                Err(AuthFailure::Unavailable)
+            } else {
+                Err(AuthFailure::Internal)
+            }
         }
     }
 }
@@ -315,6 +346,13 @@ async fn handle_graphql(
         Err(AuthFailure::Unauthenticated(message)) => {
             return refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
         }
+        Err(AuthFailure::Unavailable) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                DATABASE_UNAVAILABLE,
+                DATABASE_UNAVAILABLE_MESSAGE,
+            );
+        }
         Err(AuthFailure::Internal) => return internal_error(request_id),
     };
 
@@ -363,6 +401,11 @@ async fn handle_graphql(
     graphql_response(headers, response, request_id)
 }
 
+/// Whether an error carries `extensions.code` `code`.
+pub(crate) fn has_code(error: &async_graphql::ServerError, code: &str) -> bool {
+    error.extensions.as_ref().and_then(|e| e.get("code")) == Some(&async_graphql::Value::from(code))
+}
+
 fn internal_error(request_id: &str) -> Response {
     let body = json!({ "errors": [{
         "message": "internal server error",
@@ -390,6 +433,10 @@ fn graphql_response(
     let not_executed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    let unavailable = response
+        .errors
+        .iter()
+        .any(|error| has_code(error, DATABASE_UNAVAILABLE));
     // An answer without errors is written as it is; only one with errors
     // goes through a JSON tree to be amended.
     let encoded = if response.errors.is_empty() {
@@ -417,6 +464,9 @@ fn graphql_response(
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    if unavailable {
+        retry_after(&mut response);
+    }
     response
 }
 

@@ -23,9 +23,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::openapi::Contract;
-use super::{authenticate, detached, is_json, AppState, AuthFailure, Unanswered};
+use super::{
+    authenticate, detached, has_code, is_json, retry_after, AppState, AuthFailure, Unanswered,
+};
 use crate::domain::{format_instant, parse_instant};
-use crate::graphql::errors::INTERNAL_SERVER_ERROR;
+use crate::graphql::errors::{
+    DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, INTERNAL_SERVER_ERROR,
+};
 use crate::graphql::loaders::request_loader;
 use crate::repo::Scope;
 
@@ -149,7 +153,7 @@ async fn read(
     let user = match current_user(&state, scope, &target.user).await {
         Ok(Some(user)) => user,
         Ok(None) => return not_found(),
-        Err(()) => return internal_error(&request_id),
+        Err(failure) => return failure.into_problem(&request_id).into_response(),
     };
     let Some(version) = version_of(&user) else {
         return internal_error(&request_id);
@@ -199,7 +203,7 @@ async fn update(
         return match current_user(&state, scope, &target.user).await {
             Ok(Some(user)) => precondition_failed(user, &request_id),
             Ok(None) => not_found(),
-            Err(()) => internal_error(&request_id),
+            Err(failure) => failure.into_problem(&request_id).into_response(),
         };
     };
     let variables = json!({
@@ -207,8 +211,9 @@ async fn update(
         "expectedUpdatedAt": format_instant(&expected),
         "input": input,
     });
-    let Ok(data) = execute(&state, scope, &CONTRACT.update_operation, variables).await else {
-        return internal_error(&request_id);
+    let data = match execute(&state, scope, &CONTRACT.update_operation, variables).await {
+        Ok(data) => data,
+        Err(failure) => return failure.into_problem(&request_id).into_response(),
     };
     let mut result = data
         .get("updateUser")
@@ -253,6 +258,7 @@ async fn admit(
                 detail,
             ));
         }
+        Err(AuthFailure::Unavailable) => return Err(Failure::Unavailable.into_problem(request_id)),
         Err(AuthFailure::Internal) => return Err(Problem::internal(request_id)),
     };
     match target {
@@ -316,8 +322,29 @@ fn input_of(
     }
 }
 
+/// Why an operation gave no data.
+enum Failure {
+    /// The database is down or busy: 503, retryable.
+    Unavailable,
+    /// Anything else (logged): 500.
+    Internal,
+}
+
+impl Failure {
+    fn into_problem(self, request_id: &str) -> Problem {
+        match self {
+            Failure::Unavailable => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                DATABASE_UNAVAILABLE,
+                DATABASE_UNAVAILABLE_MESSAGE,
+            ),
+            Failure::Internal => Problem::internal(request_id),
+        }
+    }
+}
+
 /// The user as `GET` shows it, or `None` when the scope holds no such user.
-async fn current_user(state: &AppState, scope: Scope, id: &str) -> Result<Option<Value>, ()> {
+async fn current_user(state: &AppState, scope: Scope, id: &str) -> Result<Option<Value>, Failure> {
     let data = execute(state, scope, &CONTRACT.read_operation, json!({ "id": id })).await?;
     Ok(data.get("user").filter(|user| user.is_object()).cloned())
 }
@@ -329,26 +356,26 @@ async fn execute(
     scope: Scope,
     operation: &str,
     variables: Value,
-) -> Result<Map<String, Value>, ()> {
+) -> Result<Map<String, Value>, Failure> {
     let request = async_graphql::Request::new(operation)
         .variables(Variables::from_json(variables))
         .data(request_loader(&state.repo))
         .data(scope);
     let response = state.schema.execute(request).await;
     if !response.errors.is_empty() {
-        let internal = response.errors.iter().any(|error| {
-            error.extensions.as_ref().and_then(|e| e.get("code"))
-                == Some(&async_graphql::Value::from(INTERNAL_SERVER_ERROR))
-        });
-        if !internal {
-            // A fixed operation the schema refuses is a defect of this module.
-            tracing::error!(errors = ?response.errors, "REST operation refused");
+        let errors = &response.errors;
+        if errors.iter().any(|e| has_code(e, DATABASE_UNAVAILABLE)) {
+            return Err(Failure::Unavailable);
         }
-        return Err(());
+        if !errors.iter().any(|e| has_code(e, INTERNAL_SERVER_ERROR)) {
+            // A fixed operation the schema refuses is a defect of this module.
+            tracing::error!(?errors, "REST operation refused");
+        }
+        return Err(Failure::Internal);
     }
     match response.data.into_json() {
         Ok(Value::Object(data)) => Ok(data),
-        _ => Err(()),
+        _ => Err(Failure::Internal),
     }
 }
 
@@ -544,6 +571,9 @@ impl IntoResponse for Problem {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.body.get("code").and_then(Value::as_str) == Some(DATABASE_UNAVAILABLE) {
+            retry_after(&mut response);
         }
         response
     }

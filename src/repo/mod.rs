@@ -94,6 +94,29 @@ pub enum RepoError {
     Corrupt(String),
 }
 
+impl RepoError {
+    /// Whether the database could not be reached, dropped the connection, or
+    /// gave none within the pool's timeout: a failure of the moment that a
+    /// retry may not meet, as opposed to a defect.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let query_failed = |error: &Error| {
+            matches!(
+                error,
+                Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _
+                )
+            )
+        };
+        match self {
+            RepoError::Db(DbError::Pool(_) | DbError::Connect(_)) => true,
+            RepoError::Db(DbError::Query(error)) | RepoError::Query(error) => query_failed(error),
+            RepoError::Db(DbError::Migration(_)) | RepoError::Corrupt(_) => false,
+        }
+    }
+}
+
 /// Where "now" comes from; tests fix it to prove the version rules.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

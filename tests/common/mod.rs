@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod proxy;
 
 use std::sync::{Arc, Mutex};
 
@@ -199,6 +200,12 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, setup: Setup) -> TestApp {
         let (db, url) = TestDb::create(backend).await;
+        TestApp::spawn_on(backend, db, url, setup).await
+    }
+
+    /// A server on `url`, a database of `backend` that `db` holds (the
+    /// URL may lead to it another way, e.g. through a [`proxy::Proxy`]).
+    pub async fn spawn_on(backend: Backend, db: TestDb, url: DatabaseUrl, setup: Setup) -> TestApp {
         let args = DatabaseArgs {
             token_cache_ms: setup.token_cache_ms,
             ..DatabaseArgs::for_url(url.clone())
