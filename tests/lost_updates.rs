@@ -12,6 +12,9 @@
 //! Short form (in `cargo test`): 600 writes. Long form, on demand:
 //! `USERGRAPH_CHECK_WRITES=100000 cargo test --release --test lost_updates -- --nocapture`
 //! (see docs/RELIABILITY.md). PostgreSQL: three processes; SQLite: one.
+//! On PostgreSQL the run is repeated with the database dropping out for a
+//! second in the middle (the processes reach it through a proxy the test
+//! cuts): answers may then be errors, but no acknowledged write is lost.
 
 mod common;
 
@@ -20,8 +23,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::process::{last_line, run, usergraph, Server};
-use common::{Backend, TestDb};
+use common::proxy::{self, Proxy};
+use common::{postgres_admin_url, Backend, TestDb};
 use serde_json::{json, Value};
+use usergraph::config::DatabaseUrl;
 
 /// Clients writing at once.
 const CLIENTS: usize = 12;
@@ -89,6 +94,8 @@ async fn client(
             assert!(attempt < 10_000, "ticket {ticket} never got written");
             let marker = format!("c{index}-t{ticket}-a{attempt}");
             let Some(data) = post(&http, &endpoint, READ, json!({ "id": id })).await else {
+                // The database is away: wait as `Retry-After` asks.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             };
             let version = data["user"]["updatedAt"]
@@ -129,6 +136,22 @@ async fn client(
 }
 
 async fn no_update_is_lost(backend: Backend) {
+    check(backend, None).await;
+}
+per_backend!(no_update_is_lost);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_update_is_lost_when_the_database_drops_out() {
+    let Some(admin_url) = postgres_admin_url() else {
+        return;
+    };
+    let proxy = Proxy::start(proxy::target(&admin_url)).await;
+    check(Backend::Postgres, Some(&proxy)).await;
+}
+
+/// Runs the checker; with `fault`, the servers reach the database through
+/// that proxy, which is cut for a second once a third of the writes are in.
+async fn check(backend: Backend, fault: Option<&Proxy>) {
     let writes: usize = std::env::var("USERGRAPH_CHECK_WRITES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -139,7 +162,10 @@ async fn no_update_is_lost(backend: Backend) {
         Backend::Sqlite => 1,
     };
     let (_db, url) = TestDb::create(backend).await;
-    let url = url.to_string();
+    let url = match (&url, fault) {
+        (DatabaseUrl::Postgres(direct), Some(proxy)) => proxy::through(direct, proxy.address),
+        _ => url.to_string(),
+    };
     let users = writes.div_ceil(HOT_USERS * MARKERS_PER_USER) * HOT_USERS;
     let seeded = run(usergraph(
         &["seed", "--users", &users.to_string()],
@@ -182,6 +208,14 @@ async fn no_update_is_lost(backend: Backend) {
             tokio::spawn(task)
         })
         .collect();
+    if let Some(proxy) = fault {
+        while tickets.load(Ordering::Relaxed) < writes / 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        proxy.cut();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        proxy.restore();
+    }
     for task in tasks {
         task.await.expect("client");
     }
@@ -271,8 +305,13 @@ async fn no_update_is_lost(backend: Backend) {
     } else {
         "UPDATES LOST"
     };
+    let faults = if fault.is_some() {
+        ", database cut for 1 s"
+    } else {
+        ""
+    };
     eprintln!(
-        "lost-update checker ({backend:?}, {processes} process(es), {CLIENTS} clients, {users} users): \
+        "lost-update checker ({backend:?}, {processes} process(es), {CLIENTS} clients, {users} users{faults}): \
          {} attempts, {conflicts} conflicts, {successes} successes, {unknown} unknown, \
          {:.1} s: {verdict}",
         log.len(),
@@ -281,4 +320,3 @@ async fn no_update_is_lost(backend: Backend) {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(successes, writes, "every ticket was acknowledged once");
 }
-per_backend!(no_update_is_lost);

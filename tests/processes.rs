@@ -69,3 +69,65 @@ async fn two_processes_one_winner(backend: Backend) {
     );
 }
 per_backend!(two_processes_one_winner);
+
+/// An update acknowledged just before the process is killed (SIGKILL, no
+/// shutdown) is stored: the commit precedes the answer.
+async fn acknowledged_updates_survive_kill_9(backend: Backend) {
+    let (_db, url) = TestDb::create(backend).await;
+    let url = url.to_string();
+    let id = last_line(&run(usergraph(&["seed", "--users", "1"], Some(&url))));
+    let token = last_line(&run(usergraph(&["token", "create"], Some(&url))));
+    let client = common::client_with_token(&token);
+    let serve = || Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"], Some(&url)));
+    let read = json!({ "query": "query($id: ID!) { user(id: $id) { team updatedAt } }", "variables": { "id": id } });
+    let mutation = "mutation($id: ID!, $v: DateTime!, $team: String) { \
+        updateUser(id: $id, expectedUpdatedAt: $v, input: { team: $team }) { \
+        ... on UpdateUserSuccess { user { team updatedAt } } } }";
+
+    let mut acknowledged = Vec::new();
+    for round in 0..3 {
+        let server = serve();
+        let user: Value = client
+            .post(&server.endpoint)
+            .json(&read)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let user = &user["data"]["user"];
+        if let Some(previous) = acknowledged.last() {
+            assert_eq!(
+                user, previous,
+                "round {round}: the last acknowledged update is stored"
+            );
+        }
+        let body = json!({ "query": mutation, "variables": { "id": id, "v": user["updatedAt"], "team": format!("round-{round}") } });
+        let answer: Value = client
+            .post(&server.endpoint)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let written = answer["data"]["updateUser"]["user"].clone();
+        assert_eq!(written["team"], format!("round-{round}"), "{answer}");
+        acknowledged.push(written);
+        drop(server); // SIGKILL at once
+    }
+    let server = serve();
+    let user: Value = client
+        .post(&server.endpoint)
+        .json(&read)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(&user["data"]["user"], acknowledged.last().unwrap());
+}
+per_backend!(acknowledged_updates_survive_kill_9);
