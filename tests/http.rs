@@ -121,12 +121,30 @@ async fn graphiql_and_health_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let page = app.client.get(app.endpoint()).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page
-        .text()
-        .await
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
         .unwrap()
-        .to_lowercase()
-        .contains("graphiql"));
+        .to_owned();
+    assert!(policy.contains("default-src 'none'") && policy.contains("script-src 'self';"));
+    let html = page.text().await.unwrap();
+    assert!(html.to_lowercase().contains("graphiql"));
+    // Everything the page loads comes from this server, and is served.
+    assert!(
+        !html.contains("//unpkg") && !html.contains("https://"),
+        "{html}"
+    );
+    let assets: Vec<&str> = html
+        .split(['"', '\''])
+        .filter(|part| part.starts_with("/graphiql/"))
+        .collect();
+    assert_eq!(assets.len(), 6, "{assets:?}");
+    for asset in assets {
+        let response = reqwest::get(format!("http://{}{asset}", app.address))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert!(!response.bytes().await.unwrap().is_empty(), "{asset}");
+    }
 
     let health = app
         .client

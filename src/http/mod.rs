@@ -1,4 +1,5 @@
-//! The axum router: `/graphql` (POST executes, GET serves GraphiQL),
+//! The axum router: `/graphql` (POST executes, GET serves GraphiQL from
+//! the binary, see [`playground`]),
 //! `/health`, and the REST routes of [`rest`] with their `/openapi.json`.
 //!
 //! Every POST gets a request id (the `x-request-id` response header, and
@@ -8,12 +9,11 @@
 
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -29,6 +29,7 @@ use crate::graphql::AppSchema;
 use crate::repo::{Repo, Scope};
 
 pub mod openapi;
+mod playground;
 mod rest;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/health", get(health))
+        .route(playground::ASSET_PATH, get(playground::asset))
         .merge(rest::routes())
         .layer(body_limit)
         .with_state(state);
@@ -118,7 +120,7 @@ fn is_localhost(origin: &str) -> bool {
     })
 }
 
-async fn graphiql(State(state): State<AppState>, headers: HeaderMap) -> Html<String> {
+async fn graphiql(State(state): State<AppState>, headers: HeaderMap) -> Response {
     // The demo token goes only to a browser on this machine: not to another
     // host when the demo listens on a public address, and not to a page that
     // reached us by DNS rebinding (its Host names the attacker's domain).
@@ -128,13 +130,7 @@ async fn graphiql(State(state): State<AppState>, headers: HeaderMap) -> Html<Str
         .as_ref()
         .filter(|_| is_loopback_host(headers.get(header::HOST)));
     let authorization = token.map(|token| format!("Bearer {token}"));
-    let mut page = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .title("usergraph");
-    if let Some(authorization) = &authorization {
-        page = page.header("Authorization", authorization);
-    }
-    Html(page.finish())
+    playground::page("/graphql", authorization.as_deref())
 }
 
 /// Whether a `Host` header names this machine's loopback interface.

@@ -163,7 +163,7 @@ async fn read(
         set_etag(&mut response, version);
         return response;
     }
-    user_response(StatusCode::OK, user, version)
+    user_response(user, version)
 }
 
 /// `PATCH`: the compare-and-set of `updateUser`, its version taken from
@@ -211,19 +211,18 @@ async fn update(
         "expectedUpdatedAt": format_instant(&expected),
         "input": input,
     });
-    let data = match execute(&state, scope, &CONTRACT.update_operation, variables).await {
+    let mut data = match execute(&state, scope, &CONTRACT.update_operation, variables).await {
         Ok(data) => data,
         Err(failure) => return failure.into_problem(&request_id).into_response(),
     };
-    let mut result = data
-        .get("updateUser")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let mut result = match data.remove("updateUser") {
+        Some(Value::Object(result)) => result,
+        _ => Map::new(),
+    };
     match result.get("__typename").and_then(Value::as_str) {
         Some("UpdateUserSuccess") => match result.remove("user") {
             Some(user) => match version_of(&user) {
-                Some(version) => user_response(StatusCode::OK, user, version),
+                Some(version) => user_response(user, version),
                 None => internal_error(&request_id),
             },
             None => internal_error(&request_id),
@@ -395,8 +394,9 @@ fn set_etag(response: &mut Response, version: DateTime<Utc>) {
     }
 }
 
-fn user_response(status: StatusCode, user: Value, version: DateTime<Utc>) -> Response {
-    let mut response = (status, Json(user)).into_response();
+/// 200 with the user and its tag.
+fn user_response(user: Value, version: DateTime<Utc>) -> Response {
+    let mut response = Json(user).into_response();
     set_etag(&mut response, version);
     response
 }
