@@ -128,7 +128,10 @@ async fn demo_mode_prints_a_token_for_the_playground() {
         "{banner}"
     );
 
-    let page = reqwest::get(&server.endpoint)
+    let page = reqwest::Client::new()
+        .get(&server.endpoint)
+        .header("accept", "text/html")
+        .send()
         .await
         .unwrap()
         .text()
@@ -141,6 +144,7 @@ async fn demo_mode_prints_a_token_for_the_playground() {
     // Not to a page that names another host (another machine, DNS rebinding).
     let foreign = reqwest::Client::new()
         .get(&server.endpoint)
+        .header("accept", "text/html")
         .header("host", "rebound.example.com")
         .send()
         .await
@@ -193,7 +197,10 @@ async fn demo_mode_prints_a_token_for_the_playground() {
         "{:?}",
         server.banner
     );
-    let page = reqwest::get(&server.endpoint)
+    let page = reqwest::Client::new()
+        .get(&server.endpoint)
+        .header("accept", "text/html")
+        .send()
         .await
         .unwrap()
         .text()

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Backend, TestApp};
+use common::{error_code, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -119,7 +119,8 @@ per_backend!(non_json_content_type_is_refused);
 
 async fn graphiql_and_health_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let page = app.client.get(app.endpoint()).send().await.unwrap();
+    let page = app.client.get(app.endpoint()).header("accept", "text/html");
+    let page = page.send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let policy = page.headers()["content-security-policy"]
         .to_str()
@@ -156,3 +157,46 @@ async fn graphiql_and_health_answer(backend: Backend) {
     assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
 }
 per_backend!(graphiql_and_health_answer);
+
+/// GraphQL over HTTP's GET runs queries (never mutations) for a client that
+/// does not ask for HTML; a request without a document is a 400.
+async fn get_runs_queries_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(1).await.remove(0);
+    let query = format!("{{ user(id: \"{id}\") {{ id }} }}");
+    let response = app
+        .client
+        .get(app.endpoint())
+        .query(&[("query", query.as_str())])
+        .header("accept", "application/graphql-response+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["user"]["id"], id.as_str(), "{body}");
+
+    let mutation = format!(
+        "mutation {{ deleteUser(id: \"{id}\", expectedUpdatedAt: \"2026-01-01T00:00:00Z\") {{ __typename }} }}"
+    );
+    let response = app
+        .client
+        .get(app.endpoint())
+        .query(&[("query", mutation.as_str())])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(app.read_user(&id).await["id"], id.as_str(), "not deleted");
+
+    let response = app.client.get(app.endpoint()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "no query");
+    for body in [json!({}), json!({ "qeury": "{ __typename }" })] {
+        let (status, body) = app.post(body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(&body), "BAD_REQUEST");
+    }
+}
+per_backend!(get_runs_queries_only);

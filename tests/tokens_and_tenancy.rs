@@ -47,7 +47,13 @@ async fn requests_need_a_valid_token(backend: Backend) {
 
     // The playground page and the health check need no token.
     assert_eq!(
-        anonymous.get(app.endpoint()).send().await.unwrap().status(),
+        anonymous
+            .get(app.endpoint())
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
     let health = anonymous

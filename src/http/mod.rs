@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -61,7 +61,7 @@ pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.options);
     let body_limit = DefaultBodyLimit::max(state.options.limits.max_body_bytes);
     let router = Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql))
         .route("/health", get(health))
         .route(playground::ASSET_PATH, get(playground::asset))
         .merge(rest::routes())
@@ -120,7 +120,7 @@ fn is_localhost(origin: &str) -> bool {
     })
 }
 
-async fn graphiql(State(state): State<AppState>, headers: HeaderMap) -> Response {
+fn graphiql(state: &AppState, headers: &HeaderMap) -> Response {
     // The demo token goes only to a browser on this machine: not to another
     // host when the demo listens on a public address, and not to a page that
     // reached us by DNS rebinding (its Host names the attacker's domain).
@@ -297,24 +297,117 @@ pub(crate) fn is_json(headers: &HeaderMap) -> bool {
         .starts_with(JSON)
 }
 
+/// The GraphQL answer when a request's work gave none.
+fn graphql_unanswered(unanswered: Unanswered, request_id: &str) -> Response {
+    match unanswered {
+        Unanswered::Failed => internal_error(request_id),
+        Unanswered::TimedOut(timeout) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "REQUEST_TIMEOUT",
+            format!("the request took longer than {} ms", timeout.as_millis()),
+        ),
+    }
+}
+
 async fn graphql(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    detached(
-        state,
-        |state, request_id| handle_graphql(state, headers, body, request_id),
-        |unanswered, request_id| match unanswered {
-            Unanswered::Failed => internal_error(request_id),
-            Unanswered::TimedOut(timeout) => refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "REQUEST_TIMEOUT",
-                format!("the request took longer than {} ms", timeout.as_millis()),
-            ),
-        },
-    )
-    .await
+    let work = |state, request_id| handle_graphql(state, headers, body, request_id);
+    detached(state, work, graphql_unanswered).await
+}
+
+/// `GET /graphql`: the playground for a browser (a client asking for
+/// HTML); otherwise GraphQL over HTTP's GET, which runs queries only.
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(parameters): RawQuery,
+) -> Response {
+    let wants_html = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"));
+    if wants_html {
+        return graphiql(&state, &headers);
+    }
+    let work = |state, request_id| handle_graphql_get(state, headers, parameters, request_id);
+    detached(state, work, graphql_unanswered).await
+}
+
+async fn handle_graphql_get(
+    state: AppState,
+    headers: HeaderMap,
+    parameters: Option<String>,
+    request_id: String,
+) -> Response {
+    let scope = match authenticate_graphql(&state, &headers, &request_id).await {
+        Ok(scope) => scope,
+        Err(response) => return response,
+    };
+    let request = match async_graphql::http::parse_query_string(parameters.as_deref().unwrap_or(""))
+    {
+        Ok(request) => request,
+        Err(error) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                format!("the query string is not a GraphQL request: {error}"),
+            );
+        }
+    };
+    if is_mutation(&request) {
+        let mut response = refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "mutations are not run over GET: send them with POST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    run_graphql(&state, &headers, request, scope, &request_id).await
+}
+
+/// Whether the operation a request would run is a mutation. A document
+/// that does not parse is left to execution, which reports it.
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let operation = match (&document.operations, &request.operation_name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name.as_str()),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    operation.is_some_and(|operation| operation.node.ty == OperationType::Mutation)
+}
+
+/// The request's scope, or the GraphQL refusal when its token is not good.
+async fn authenticate_graphql(
+    state: &AppState,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Result<Scope, Response> {
+    match authenticate(&state.repo, headers).await {
+        Ok(scope) => Ok(scope),
+        Err(AuthFailure::Unauthenticated(message)) => {
+            Err(refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message))
+        }
+        Err(AuthFailure::Unavailable) => Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            DATABASE_UNAVAILABLE,
+            DATABASE_UNAVAILABLE_MESSAGE,
+        )),
+        Err(AuthFailure::Internal) => Err(internal_error(request_id)),
+    }
 }
 
 async fn handle_graphql(
@@ -337,19 +430,9 @@ async fn handle_graphql(
         Err(rejection) => return refuse(rejection.status(), "BAD_REQUEST", rejection.body_text()),
     };
 
-    let scope = match authenticate(&state.repo, headers).await {
+    let scope = match authenticate_graphql(&state, headers, request_id).await {
         Ok(scope) => scope,
-        Err(AuthFailure::Unauthenticated(message)) => {
-            return refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
-        }
-        Err(AuthFailure::Unavailable) => {
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                DATABASE_UNAVAILABLE,
-                DATABASE_UNAVAILABLE_MESSAGE,
-            );
-        }
-        Err(AuthFailure::Internal) => return internal_error(request_id),
+        Err(response) => return response,
     };
 
     if !is_json(headers) {
@@ -376,6 +459,27 @@ async fn handle_graphql(
             );
         }
     };
+    run_graphql(&state, headers, request, scope, request_id).await
+}
+
+/// Runs a well-formed request of `scope` and encodes its answer.
+async fn run_graphql(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    scope: Scope,
+    request_id: &str,
+) -> Response {
+    let limits = &state.options.limits;
+    // `{}` or a misspelt `"qeury"` leaves the document empty: the request's
+    // parameters are invalid, which GraphQL over HTTP answers with 400.
+    if request.query.trim().is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the request has no GraphQL document: send it as `query`",
+        );
+    }
     if request.query.len() > limits.max_query_bytes {
         let error = crate::graphql::limits::refusal(
             "QUERY_TOO_LARGE",
