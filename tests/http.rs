@@ -200,3 +200,20 @@ async fn get_runs_queries_only(backend: Backend) {
     }
 }
 per_backend!(get_runs_queries_only);
+
+/// Errors of a request that was not executed carry a stable code; a parse
+/// error says why in one line.
+async fn unexecuted_requests_carry_codes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (query, code) in [
+        ("{ users(first: ", "GRAPHQL_PARSE_FAILED"),
+        ("{ noSuchField }", "GRAPHQL_VALIDATION_FAILED"),
+    ] {
+        let (status, body) = app.post(json!({ "query": query })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(error_code(&body), code, "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(!message.contains('\n'), "{message}");
+    }
+}
+per_backend!(unexecuted_requests_carry_codes);

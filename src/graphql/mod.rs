@@ -3,6 +3,7 @@
 
 mod absent_variables;
 mod enums;
+mod error_codes;
 pub mod errors;
 mod inputs;
 pub mod limits;
@@ -28,6 +29,7 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
     Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .extension(error_codes::ErrorCodes)
         .extension(absent_variables::AbsentVariables)
 }
 

@@ -1,0 +1,95 @@
+//! Gives every error of a request that was not executed a stable
+//! `extensions.code`, as clients and generated code switch on codes, not on
+//! messages: `GRAPHQL_PARSE_FAILED` for a document that does not parse (with
+//! the parser's reason on one line; the position is in `locations`) and
+//! `GRAPHQL_VALIDATION_FAILED` for one the schema refuses. Errors that
+//! already carry a code (the limits') keep theirs.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
+
+/// The extension factory; registered first, so it sees every other
+/// extension's errors.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+/// Sets `code` on an error that has none.
+fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
+    let extensions = error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+    error
+}
+
+/// The parser's reason, without its drawing of the source: pest writes
+/// ` --> 1:3`, the line with a caret under it, then `= expected …`.
+fn one_line(message: &str) -> String {
+    match message
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("= "))
+    {
+        Some(reason) => format!("syntax error: {reason}"),
+        None => message.lines().next().unwrap_or_default().trim().to_owned(),
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|mut error| {
+            if error
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get("code"))
+                .is_none()
+            {
+                error.message = one_line(&error.message);
+            }
+            with_code(error, "GRAPHQL_PARSE_FAILED")
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|error| with_code(error, "GRAPHQL_VALIDATION_FAILED"))
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_dumps_become_one_line() {
+        let dump = " --> 1:3\n  |\n1 | { user(\n  |   ^---\n  |\n  = expected selection";
+        assert_eq!(one_line(dump), "syntax error: expected selection");
+        assert_eq!(one_line("unknown operation"), "unknown operation");
+    }
+}
