@@ -217,3 +217,49 @@ async fn unexecuted_requests_carry_codes(backend: Backend) {
     }
 }
 per_backend!(unexecuted_requests_carry_codes);
+
+/// Every response carries `x-request-id`: the client's own when it sent a
+/// plain token, else a new one.
+async fn request_ids(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id_of = |response: &reqwest::Response| {
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let body = json!({ "query": "{ __typename }" });
+    let sent = app
+        .client
+        .post(app.endpoint())
+        .header("x-request-id", "trace-42.a_b")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(id_of(&sent), "trace-42.a_b");
+    let odd = app
+        .client
+        .post(app.endpoint())
+        .header("x-request-id", "has spaces; and {braces}")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        id_of(&odd).len(),
+        32,
+        "a new id replaces one that is not a plain token"
+    );
+    for url in [app.endpoint(), format!("http://{}/health", app.address)] {
+        let response = app
+            .client
+            .get(&url)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(id_of(&response).len(), 32, "{url}");
+    }
+}
+per_backend!(request_ids);

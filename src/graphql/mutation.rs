@@ -172,8 +172,12 @@ impl MutationRoot {
     async fn update_user(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The user's id.")] id: ID,
+        #[graphql(
+            desc = "The user's `updatedAt` as you last read it: the version this write expects."
+        )]
         expected_updated_at: Timestamp,
+        #[graphql(desc = "The fields to change: absent keeps, null clears, a value sets.")]
         input: UpdateUserInput,
     ) -> Result<UpdateUserResult> {
         let Some(user_id) = parse_id(&id) else {
@@ -198,7 +202,7 @@ impl MutationRoot {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
-        input: CreateUserInput,
+        #[graphql(desc = "The new user's fields.")] input: CreateUserInput,
     ) -> Result<CreateUserResult> {
         let repo = ctx.data::<Repo>()?;
         let scope = ctx.data::<Scope>()?;
@@ -223,7 +227,10 @@ impl MutationRoot {
     async fn delete_user(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The user's id.")] id: ID,
+        #[graphql(
+            desc = "The user's `updatedAt` as you last read it: the version this write expects."
+        )]
         expected_updated_at: Timestamp,
     ) -> Result<DeleteUserResult> {
         let Some(user_id) = parse_id(&id) else {
@@ -248,9 +255,12 @@ impl MutationRoot {
     async fn revoke_session(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
+        #[graphql(desc = "The user's id.")] user_id: ID,
+        #[graphql(
+            desc = "The user's `updatedAt` as you last read it: the version this write expects."
+        )]
         expected_updated_at: Timestamp,
-        session_id: ID,
+        #[graphql(desc = "The session to revoke.")] session_id: ID,
     ) -> Result<UpdateUserResult> {
         change_child(
             ctx,
@@ -267,9 +277,12 @@ impl MutationRoot {
     async fn remove_mfa_device(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
+        #[graphql(desc = "The user's id.")] user_id: ID,
+        #[graphql(
+            desc = "The user's `updatedAt` as you last read it: the version this write expects."
+        )]
         expected_updated_at: Timestamp,
-        device_id: ID,
+        #[graphql(desc = "The MFA device.")] device_id: ID,
     ) -> Result<UpdateUserResult> {
         change_child(
             ctx,
@@ -285,9 +298,12 @@ impl MutationRoot {
     async fn set_default_mfa_device(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
+        #[graphql(desc = "The user's id.")] user_id: ID,
+        #[graphql(
+            desc = "The user's `updatedAt` as you last read it: the version this write expects."
+        )]
         expected_updated_at: Timestamp,
-        device_id: ID,
+        #[graphql(desc = "The MFA device.")] device_id: ID,
     ) -> Result<UpdateUserResult> {
         change_child(
             ctx,

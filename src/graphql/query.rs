@@ -80,7 +80,11 @@ pub struct QueryRoot;
 #[Object(name = "Query")]
 impl QueryRoot {
     /// The user with this id, or null when there is none in your environment.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's id; null when no user of your environment has it.")] id: ID,
+    ) -> Result<Option<User>> {
         let Some(id) = parse_id(&id) else {
             return Ok(None);
         };
@@ -103,7 +107,9 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size: 0 to 100, 20 when left out.")] first: Option<i32>,
         #[graphql(desc = "A cursor from a previous page: start after it.")] after: Option<String>,
-        filter: Option<UserFilter>,
+        #[graphql(desc = "Only the users that meet every given condition.")] filter: Option<
+            UserFilter,
+        >,
     ) -> Result<Connection<UserCursor, User, UsersTotal>> {
         let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(0..=MAX_PAGE_SIZE).contains(&first) {
@@ -138,7 +144,11 @@ impl QueryRoot {
     }
 
     /// Any object of your environment by its id (Relay object identification).
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of a user or of one of its nested records.")] id: ID,
+    ) -> Result<Option<Node>> {
         let Some(id) = parse_id(&id) else {
             return Ok(None);
         };

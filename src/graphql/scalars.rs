@@ -46,7 +46,11 @@ impl ScalarType for Timestamp {
 #[derive(Debug, Clone, PartialEq, Description)]
 pub struct JsonObject(pub serde_json::Value);
 
-#[Scalar(name = "JSONObject", use_type_description)]
+#[Scalar(
+    name = "JSONObject",
+    use_type_description,
+    specified_by_url = "https://www.rfc-editor.org/rfc/rfc8259#section-4"
+)]
 impl ScalarType for JsonObject {
     fn parse(value: Value) -> InputValueResult<Self> {
         value

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Extension, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route(playground::ASSET_PATH, get(playground::asset))
         .merge(rest::routes())
         .layer(body_limit)
+        .layer(axum::middleware::from_fn(with_request_id))
         .with_state(state);
     match cors {
         Some(cors) => router.layer(cors),
@@ -209,8 +211,7 @@ pub(crate) enum Unanswered {
     TimedOut(Duration),
 }
 
-/// Runs a request's work and tags its response with a new request id
-/// (`x-request-id`; the log's span carries the same id).
+/// Runs a request's work under its request id (the log's span carries it).
 ///
 /// The work runs as a task of its own that neither a client hanging up
 /// (which drops this handler's future) nor the timeout cancels: a database
@@ -221,6 +222,7 @@ pub(crate) enum Unanswered {
 /// any lost reply. `unanswered` renders the response when the work gives none.
 pub(crate) async fn detached<W, F>(
     state: AppState,
+    RequestId(request_id): RequestId,
     work: W,
     unanswered: fn(Unanswered, &str) -> Response,
 ) -> Response
@@ -228,11 +230,10 @@ where
     W: FnOnce(AppState, String) -> F,
     F: std::future::Future<Output = Response> + Send + 'static,
 {
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
     let span = tracing::info_span!("request", request_id = %request_id);
     let timeout = Duration::from_millis(state.options.limits.request_timeout_ms);
     let work = work(state, request_id.clone()).instrument(span);
-    let mut response = match tokio::time::timeout(timeout, tokio::spawn(work)).await {
+    match tokio::time::timeout(timeout, tokio::spawn(work)).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
             tracing::error!(%error, request_id = %request_id, "request task failed");
@@ -242,8 +243,33 @@ where
             tracing::warn!(request_id = %request_id, "request timed out");
             unanswered(Unanswered::TimedOut(timeout), &request_id)
         }
-    };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    }
+}
+
+/// The id of a request: the client's `x-request-id` when it is a plain
+/// token of at most 128 characters (so a caller can follow its own id
+/// through the log), else a new one.
+#[derive(Clone)]
+pub(crate) struct RequestId(pub String);
+
+/// Gives every request an id (a [`RequestId`] extension) and every
+/// response the `x-request-id` header.
+async fn with_request_id(mut request: axum::extract::Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            (1..=128).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
@@ -311,17 +337,19 @@ fn graphql_unanswered(unanswered: Unanswered, request_id: &str) -> Response {
 
 async fn graphql(
     State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let work = |state, request_id| handle_graphql(state, headers, body, request_id);
-    detached(state, work, graphql_unanswered).await
+    detached(state, request_id, work, graphql_unanswered).await
 }
 
 /// `GET /graphql`: the playground for a browser (a client asking for
 /// HTML); otherwise GraphQL over HTTP's GET, which runs queries only.
 async fn graphql_get(
     State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     RawQuery(parameters): RawQuery,
 ) -> Response {
@@ -334,7 +362,7 @@ async fn graphql_get(
         return graphiql(&state, &headers);
     }
     let work = |state, request_id| handle_graphql_get(state, headers, parameters, request_id);
-    detached(state, work, graphql_unanswered).await
+    detached(state, request_id, work, graphql_unanswered).await
 }
 
 async fn handle_graphql_get(

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use async_graphql::Variables;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,7 +24,8 @@ use serde_json::{json, Map, Value};
 
 use super::openapi::Contract;
 use super::{
-    authenticate, detached, has_code, is_json, retry_after, AppState, AuthFailure, Unanswered,
+    authenticate, detached, has_code, is_json, retry_after, AppState, AuthFailure, RequestId,
+    Unanswered,
 };
 use crate::domain::{format_instant, parse_instant};
 use crate::graphql::errors::{
@@ -91,52 +92,48 @@ impl Target {
 
 async fn get_user(
     State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     let target = Target::from_path(path);
-    detached(
-        state,
-        |state, id| read(state, target, headers, id),
-        unanswered,
-    )
-    .await
+    let work = |state, id| read(state, target, headers, id);
+    detached(state, request_id, work, unanswered).await
 }
 
 async fn get_environment_user(
     State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     let target = Target::from_environment_path(path);
-    detached(
-        state,
-        |state, id| read(state, target, headers, id),
-        unanswered,
-    )
-    .await
+    let work = |state, id| read(state, target, headers, id);
+    detached(state, request_id, work, unanswered).await
 }
 
 async fn patch_user(
     State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let target = Target::from_path(path);
     let work = |state, id| update(state, target, headers, body, id);
-    detached(state, work, unanswered).await
+    detached(state, request_id, work, unanswered).await
 }
 
 async fn patch_environment_user(
     State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let target = Target::from_environment_path(path);
     let work = |state, id| update(state, target, headers, body, id);
-    detached(state, work, unanswered).await
+    detached(state, request_id, work, unanswered).await
 }
 
 /// `GET`: the user with its `ETag`, or 304 when `If-None-Match` holds it.
