@@ -78,7 +78,12 @@ pub async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    let listener = TcpListener::bind(args.listen).await?;
+    let listener = TcpListener::bind(args.listen).await.map_err(|error| {
+        anyhow::anyhow!(
+            "cannot listen on {}: {error} (choose another address with --listen or USERGRAPH_LISTEN)",
+            args.listen
+        )
+    })?;
     let address = listener.local_addr()?;
     let demo = args.database.is_demo();
     let playground_token = if demo {
@@ -110,6 +115,9 @@ pub async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         limits: args.limits.clone(),
         disable_introspection: args.disable_introspection,
     };
+    // On a signal, stop accepting and let in-flight requests finish, for at
+    // most one request timeout: none runs longer than that anyway.
+    let drain = std::time::Duration::from_millis(args.limits.request_timeout_ms);
     let http = HttpOptions {
         limits: args.limits,
         cors_origins: args.cors_origins,
@@ -118,9 +126,23 @@ pub async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     };
     // Tests and scripts read this line to find the port.
     println!("usergraph listening on http://{address}/graphql (GraphiQL: open it in a browser)");
-    axum::serve(listener, app.router(&schema, http))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server =
+        axum::serve(listener, app.router(&schema, http)).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            signalled.notify_one();
+        });
+    tokio::select! {
+        served = server => served?,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(drain).await;
+        } => {
+            tracing::warn!("requests still in flight after {} ms: exiting", drain.as_millis());
+        }
+    }
     Ok(())
 }
 

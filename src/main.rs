@@ -53,6 +53,7 @@ enum Command {
 enum EnvironmentCommand {
     /// Create an environment; prints its id on the last line.
     Create {
+        /// A name to recognise the environment by.
         #[arg(long)]
         name: String,
         /// User fields (GraphQL names, comma-separated) this environment
@@ -79,6 +80,7 @@ enum TokenCommand {
     },
     /// Revoke an API token, given the token itself or its id.
     Revoke {
+        /// The token (`ugt_…`) or the id `token create` printed with it.
         token: String,
         #[command(flatten)]
         database: DatabaseArgs,

@@ -131,3 +131,86 @@ async fn acknowledged_updates_survive_kill_9(backend: Backend) {
     assert_eq!(&user["data"]["user"], acknowledged.last().unwrap());
 }
 per_backend!(acknowledged_updates_survive_kill_9);
+
+/// SIGTERM with updates in flight: the server stops accepting, answers the
+/// requests it took, and exits 0; every acknowledged update is stored.
+async fn sigterm_finishes_in_flight_updates(backend: Backend) {
+    let (_db, url) = TestDb::create(backend).await;
+    let url = url.to_string();
+    let seeded = run(usergraph(&["seed", "--users", "8"], Some(&url)));
+    let ids: Vec<String> = seeded.lines().map(str::to_owned).collect();
+    let token = last_line(&run(usergraph(&["token", "create"], Some(&url))));
+    let client = Arc::new(common::client_with_token(&token));
+    let mut server = Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"], Some(&url)));
+    let endpoint = server.endpoint.clone();
+    let read = "query($id: ID!) { user(id: $id) { updatedAt } }";
+    let mut versions = Vec::new();
+    for id in &ids {
+        let body = json!({ "query": read, "variables": { "id": id } });
+        let user: Value = client
+            .post(&endpoint)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        versions.push(
+            user["data"]["user"]["updatedAt"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mutation = "mutation($id: ID!, $v: DateTime!, $team: String) { \
+        updateUser(id: $id, expectedUpdatedAt: $v, input: { team: $team }) { \
+        ... on UpdateUserSuccess { user { team } } } }";
+    let tasks: Vec<_> = ids
+        .iter()
+        .zip(&versions)
+        .map(|(id, version)| {
+            let (client, endpoint) = (client.clone(), endpoint.clone());
+            let body = json!({ "query": mutation, "variables": { "id": id, "v": version, "team": "stopping" } });
+            tokio::spawn(async move {
+                let answer: Value = client.post(endpoint).json(&body).send().await.ok()?.json().await.ok()?;
+                answer["data"]["updateUser"]["user"]["team"].as_str().map(str::to_owned)
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let status = server.terminate(std::time::Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exited 0 within 10 s: {status:?}"
+    );
+    let mut acknowledged = Vec::new();
+    for (task, id) in tasks.into_iter().zip(&ids) {
+        if task.await.unwrap().as_deref() == Some("stopping") {
+            acknowledged.push(id.clone());
+        }
+    }
+    let server = Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"], Some(&url)));
+    for id in &acknowledged {
+        let body = json!({ "query": "query($id: ID!) { user(id: $id) { team } }", "variables": { "id": id } });
+        let user: Value = client
+            .post(&server.endpoint)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            user["data"]["user"]["team"], "stopping",
+            "{id} was acknowledged"
+        );
+    }
+    eprintln!(
+        "SIGTERM with {} updates in flight: {} acknowledged and stored",
+        ids.len(),
+        acknowledged.len()
+    );
+}
+per_backend!(sigterm_finishes_in_flight_updates);
