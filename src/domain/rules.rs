@@ -34,6 +34,11 @@ pub enum ErrorCode {
     NotFound,
     /// Text holds U+0000, which PostgreSQL's text and jsonb cannot store.
     InvalidCharacter,
+    /// REST only: the body names a field the input does not have (GraphQL
+    /// refuses such a request before any rule runs).
+    UnknownField,
+    /// REST only: the value is not of the field's type.
+    InvalidValue,
 }
 
 impl ErrorCode {
@@ -55,6 +60,8 @@ impl ErrorCode {
             ErrorCode::Taken => "TAKEN",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::InvalidCharacter => "INVALID_CHARACTER",
+            ErrorCode::UnknownField => "UNKNOWN_FIELD",
+            ErrorCode::InvalidValue => "INVALID_VALUE",
         }
     }
 }

@@ -60,3 +60,58 @@ pub enum ChainalysisRisk {
     High,
     Severe,
 }
+
+/// Why an input field was refused: `FieldError.code`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::ErrorCode")]
+pub enum FieldErrorCode {
+    /// `null` on a field that cannot be empty (`newUser`, `firstVisit`, `lastVisit`).
+    Required,
+    /// Empty or only white space.
+    Blank,
+    /// Longer than the field allows (255 characters).
+    TooLong,
+    /// More than 100 `lists` entries.
+    TooMany,
+    /// `metadata` larger than 16 KiB as JSON.
+    TooLarge,
+    /// Not an email address.
+    InvalidEmail,
+    /// Not an E.164 number.
+    InvalidPhoneNumber,
+    /// Not an ISO 3166-1 alpha-2 code.
+    InvalidCountry,
+    /// A character other than letters, digits, `_` and `-`.
+    InvalidUsername,
+    /// `metadata` that is not a JSON object.
+    NotAnObject,
+    /// `lastVisit` earlier than `firstVisit`.
+    BeforeFirstVisit,
+    /// `lastVerifiedCredentialId` names none of the user's verified credentials.
+    UnknownCredential,
+    /// Another user of the environment has this email or username (ignoring case).
+    Taken,
+    /// The id names no record of this user.
+    NotFound,
+    /// U+0000 anywhere, or a control or invisible character in an email.
+    InvalidCharacter,
+    /// REST only: the body names a field the input does not have.
+    UnknownField,
+    /// REST only: the value is not of the field's type.
+    InvalidValue,
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType;
+
+    use super::*;
+
+    /// REST writes `ErrorCode::as_str`; GraphQL derives value names: one code.
+    #[test]
+    fn field_error_codes_have_one_spelling() {
+        for item in FieldErrorCode::items() {
+            assert_eq!(domain::ErrorCode::from(item.value).as_str(), item.name);
+        }
+    }
+}

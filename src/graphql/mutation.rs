@@ -3,6 +3,7 @@
 use async_graphql::{Context, Object, Result, SimpleObject, Union, ID};
 use uuid::Uuid;
 
+use super::enums::FieldErrorCode;
 use super::errors::repo_failure;
 use super::inputs::{CreateUserInput, UpdateUserInput};
 use super::query::parse_id;
@@ -48,8 +49,8 @@ pub struct ValidationFailed {
 pub struct FieldError {
     /// The input field's name, as in the input type.
     pub field: String,
-    /// A stable code: REQUIRED, BLANK, TOO_LONG, TAKEN, …
-    pub code: String,
+    /// Why it was refused; a stable code to switch on.
+    pub code: FieldErrorCode,
     pub message: String,
 }
 
@@ -57,7 +58,7 @@ impl From<domain::FieldError> for FieldError {
     fn from(error: domain::FieldError) -> Self {
         FieldError {
             field: error.field.to_owned(),
-            code: error.code.as_str().to_owned(),
+            code: error.code.into(),
             message: error.message,
         }
     }

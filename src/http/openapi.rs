@@ -14,6 +14,8 @@ use async_graphql::parser::types::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::domain::ErrorCode;
+
 /// The object type a REST user is.
 const USER: &str = "User";
 /// The input type a `PATCH` body is.
@@ -71,12 +73,13 @@ impl Contract {
     }
 
     /// Why `value` cannot be the input field `field`: its code and message.
-    pub fn input_field_error(&self, field: &str, value: &Value) -> Option<(&'static str, String)> {
+    pub fn input_field_error(&self, field: &str, value: &Value) -> Option<(ErrorCode, String)> {
         if !self.input_fields.contains(field) {
-            return Some(("UNKNOWN_FIELD", format!("{INPUT} has no field `{field}`")));
+            let message = format!("{INPUT} has no field `{field}`");
+            return Some((ErrorCode::UnknownField, message));
         }
         crate::graphql::update_input_field_error(field, value.clone())
-            .map(|message| ("INVALID_VALUE", message))
+            .map(|message| (ErrorCode::InvalidValue, message))
     }
 }
 
@@ -450,7 +453,7 @@ fn patch_operation(operation_id: &str, parameters: &[&Value]) -> Value {
     responses.insert(
         "422".into(),
         problem_of(
-            "The input broke one or more rules, all listed in `errors` (the codes of GraphQL's FieldError, plus UNKNOWN_FIELD and INVALID_VALUE for a field of no such name or type); nothing was written.",
+            "The input broke one or more rules, all listed in `errors` (GraphQL's FieldError: UNKNOWN_FIELD and INVALID_VALUE for a field of no such name or type, the rules' codes otherwise); nothing was written.",
             "ValidationProblem",
         ),
     );

@@ -308,7 +308,7 @@ fn input_of(
         .iter()
         .filter_map(|(field, value)| {
             let (code, message) = CONTRACT.input_field_error(field, value)?;
-            Some(json!({ "field": field, "code": code, "message": message }))
+            Some(json!({ "field": field, "code": code.as_str(), "message": message }))
         })
         .collect();
     if errors.is_empty() {
