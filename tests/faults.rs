@@ -39,6 +39,10 @@ async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Option<String>, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
+)]
 async fn an_unreachable_database_is_a_retryable_503_and_recovery_is_automatic() {
     let Some(admin_url) = postgres_admin_url() else {
         return;

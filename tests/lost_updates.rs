@@ -141,6 +141,10 @@ async fn no_update_is_lost(backend: Backend) {
 per_backend!(no_update_is_lost);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
+)]
 async fn no_update_is_lost_when_the_database_drops_out() {
     let Some(admin_url) = postgres_admin_url() else {
         return;
