@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::process::{last_line, run, usergraph, Server};
+use common::process::{last_line, post_json, run, usergraph, Server};
 use common::{Backend, TestDb};
 use serde_json::{json, Value};
 
@@ -26,15 +26,7 @@ async fn two_processes_one_winner(backend: Backend) {
     let servers = [serve(), serve()];
     let client = Arc::new(common::client_with_token(&token));
     let read = json!({ "query": "query($id: ID!) { user(id: $id) { updatedAt } }", "variables": { "id": id } });
-    let user: Value = client
-        .post(&servers[0].endpoint)
-        .json(&read)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user: Value = post_json(&client, &servers[0].endpoint, &read).await;
     let version = user["data"]["user"]["updatedAt"]
         .as_str()
         .expect("version")
@@ -48,7 +40,7 @@ async fn two_processes_one_winner(backend: Backend) {
             let endpoint = servers[i % 2].endpoint.clone();
             let body = json!({ "query": mutation, "variables": { "id": id, "v": version, "team": format!("t{i}") } });
             tokio::spawn(async move {
-                let body: Value = client.post(endpoint).json(&body).send().await.unwrap().json().await.unwrap();
+                let body: Value = post_json(&client, endpoint, &body).await;
                 body["data"]["updateUser"]["__typename"].as_str().unwrap_or("error").to_owned()
             })
         })
@@ -87,15 +79,7 @@ async fn acknowledged_updates_survive_kill_9(backend: Backend) {
     let mut acknowledged = Vec::new();
     for round in 0..3 {
         let server = serve();
-        let user: Value = client
-            .post(&server.endpoint)
-            .json(&read)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let user: Value = post_json(&client, &server.endpoint, &read).await;
         let user = &user["data"]["user"];
         if let Some(previous) = acknowledged.last() {
             assert_eq!(
@@ -104,30 +88,14 @@ async fn acknowledged_updates_survive_kill_9(backend: Backend) {
             );
         }
         let body = json!({ "query": mutation, "variables": { "id": id, "v": user["updatedAt"], "team": format!("round-{round}") } });
-        let answer: Value = client
-            .post(&server.endpoint)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer: Value = post_json(&client, &server.endpoint, &body).await;
         let written = answer["data"]["updateUser"]["user"].clone();
         assert_eq!(written["team"], format!("round-{round}"), "{answer}");
         acknowledged.push(written);
         drop(server); // SIGKILL at once
     }
     let server = serve();
-    let user: Value = client
-        .post(&server.endpoint)
-        .json(&read)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user: Value = post_json(&client, &server.endpoint, &read).await;
     assert_eq!(&user["data"]["user"], acknowledged.last().unwrap());
 }
 per_backend!(acknowledged_updates_survive_kill_9);
@@ -147,15 +115,7 @@ async fn sigterm_finishes_in_flight_updates(backend: Backend) {
     let mut versions = Vec::new();
     for id in &ids {
         let body = json!({ "query": read, "variables": { "id": id } });
-        let user: Value = client
-            .post(&endpoint)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let user: Value = post_json(&client, &endpoint, &body).await;
         versions.push(
             user["data"]["user"]["updatedAt"]
                 .as_str()
@@ -193,15 +153,7 @@ async fn sigterm_finishes_in_flight_updates(backend: Backend) {
     let server = Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"], Some(&url)));
     for id in &acknowledged {
         let body = json!({ "query": "query($id: ID!) { user(id: $id) { team } }", "variables": { "id": id } });
-        let user: Value = client
-            .post(&server.endpoint)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let user: Value = post_json(&client, &server.endpoint, &body).await;
         assert_eq!(
             user["data"]["user"]["team"], "stopping",
             "{id} was acknowledged"
@@ -244,13 +196,13 @@ async fn sqlite_writers_wait_their_turn() {
                 let mut failures = Vec::new();
                 for round in 0..10 {
                     let body = json!({ "query": read, "variables": { "id": id } });
-                    let user: Value = client.post(&endpoint).json(&body).send().await.unwrap().json().await.unwrap();
+                    let user: Value = post_json(&client, &endpoint, &body).await;
                     let Some(version) = user["data"]["user"]["updatedAt"].as_str() else {
                         failures.push(user);
                         continue;
                     };
                     let body = json!({ "query": write, "variables": { "id": id, "v": version, "n": format!("r{round}") } });
-                    let answer: Value = client.post(&endpoint).json(&body).send().await.unwrap().json().await.unwrap();
+                    let answer: Value = post_json(&client, &endpoint, &body).await;
                     if answer["data"]["updateUser"]["__typename"] != "UpdateUserSuccess" {
                         failures.push(answer);
                     }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{client_with_token, Backend, TestApp, USER_FIELDS};
+use common::{client_with_token, field_codes, pairs, Backend, TestApp, USER_FIELDS};
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -44,32 +44,6 @@ async fn get(app: &TestApp, id: &str) -> (StatusCode, Option<String>, Value) {
 
 fn tag(user: &Value) -> String {
     format!("\"{}\"", user["updatedAt"].as_str().unwrap())
-}
-
-/// The `(field, code)` pairs of a 422 problem, sorted.
-fn field_codes(problem: &Value) -> Vec<(String, String)> {
-    let mut codes: Vec<_> = problem["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("errors in {problem}"))
-        .iter()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap().into(),
-                e["code"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    codes.sort();
-    codes
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut pairs: Vec<_> = expected
-        .iter()
-        .map(|(f, c)| (f.to_string(), c.to_string()))
-        .collect();
-    pairs.sort();
-    pairs
 }
 
 /// The README's walkthrough over REST: read, update with the ETag, and the
@@ -189,7 +163,7 @@ async fn invalid_input_reports_every_field(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["code"], "VALIDATION_FAILED");
     assert_eq!(
-        field_codes(&problem),
+        field_codes(&problem["errors"]),
         pairs(&[
             ("country", "INVALID_COUNTRY"),
             ("email", "INVALID_EMAIL"),
@@ -201,7 +175,7 @@ async fn invalid_input_reports_every_field(backend: Backend) {
     let (status, _, problem) = patch(&app.client, &url, precondition.clone(), input).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(
-        field_codes(&problem),
+        field_codes(&problem["errors"]),
         pairs(&[
             ("chain", "INVALID_VALUE"),
             ("firstName", "INVALID_VALUE"),

@@ -293,6 +293,32 @@ impl TestApp {
 /// A query of one user's id, team and version, with variable `$id`.
 pub const USER_SUMMARY: &str = "query($id: ID!) { user(id: $id) { id team updatedAt } }";
 
+/// The `(field, code)` pairs of a list of field errors (GraphQL's
+/// `fieldErrors`, REST's `errors`), sorted.
+pub fn field_codes(errors: &Value) -> Vec<(String, String)> {
+    let mut codes: Vec<(String, String)> = errors
+        .as_array()
+        .unwrap_or_else(|| panic!("a list of field errors: {errors}"))
+        .iter()
+        .map(|e| {
+            let text = |key: &str| e[key].as_str().unwrap_or_default().to_owned();
+            (text("field"), text("code"))
+        })
+        .collect();
+    codes.sort();
+    codes
+}
+
+/// `expected` in the form `field_codes` returns.
+pub fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut pairs: Vec<_> = expected
+        .iter()
+        .map(|(f, c)| (f.to_string(), c.to_string()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
 /// `extensions.code` of a response's first error ("" when there is none).
 pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]

@@ -131,3 +131,13 @@ impl Server {
         None
     }
 }
+
+/// POSTs a JSON body and returns the JSON answer.
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    let response = client.post(url).json(body).send().await.expect("an answer");
+    response.json().await.expect("a JSON answer")
+}
