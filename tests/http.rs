@@ -80,6 +80,12 @@ async fn invalid_documents_follow_graphql_over_http(backend: Backend) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(media, GRAPHQL_RESPONSE);
     }
+    // Invalid request parameters too answer in the media type asked for.
+    for body in [json!({}).to_string(), "{not json".to_owned()] {
+        let (status, media, _) = raw(&app, body, "application/json", GRAPHQL_RESPONSE).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(media, GRAPHQL_RESPONSE);
+    }
 }
 per_backend!(invalid_documents_follow_graphql_over_http);
 

@@ -344,8 +344,10 @@ async fn graphql(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let graphql_response = accepts(&headers, GRAPHQL_RESPONSE);
     let work = |state, request_id| handle_graphql(state, headers, body, request_id);
-    detached(state, request_id, work, graphql_unanswered).await
+    let response = detached(state, request_id, work, graphql_unanswered).await;
+    in_accepted_type(graphql_response, response)
 }
 
 /// `GET /graphql`: the playground for a browser (a client asking for
@@ -356,16 +358,13 @@ async fn graphql_get(
     headers: HeaderMap,
     RawQuery(parameters): RawQuery,
 ) -> Response {
-    let wants_html = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("text/html"));
-    if wants_html {
+    if accepts(&headers, "text/html") {
         return graphiql(&state, &headers);
     }
+    let graphql_response = accepts(&headers, GRAPHQL_RESPONSE);
     let work = |state, request_id| handle_graphql_get(state, headers, parameters, request_id);
-    detached(state, request_id, work, graphql_unanswered).await
+    let response = detached(state, request_id, work, graphql_unanswered).await;
+    in_accepted_type(graphql_response, response)
 }
 
 async fn handle_graphql_get(
@@ -532,6 +531,29 @@ async fn run_graphql(
     graphql_response(headers, response, request_id)
 }
 
+/// Whether the client's `Accept` names `media_type`.
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(media_type))
+}
+
+/// A refusal (see [`refuse`]) in `application/graphql-response+json` when
+/// the client accepts that type, as GraphQL over HTTP asks.
+fn in_accepted_type(graphql_response: bool, mut response: Response) -> Response {
+    let refused_as_json =
+        response.headers().get(header::CONTENT_TYPE) == Some(&HeaderValue::from_static(JSON));
+    if refused_as_json && graphql_response {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(GRAPHQL_RESPONSE),
+        );
+    }
+    response
+}
+
 /// Whether an error carries `extensions.code` `code`.
 pub(crate) fn has_code(error: &async_graphql::ServerError, code: &str) -> bool {
     error.extensions.as_ref().and_then(|e| e.get("code")) == Some(&async_graphql::Value::from(code))
@@ -554,11 +576,7 @@ fn graphql_response(
     response: async_graphql::Response,
     request_id: &str,
 ) -> Response {
-    let accepts_graphql_response = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains(GRAPHQL_RESPONSE));
+    let accepts_graphql_response = accepts(headers, GRAPHQL_RESPONSE);
     // Parse and validation errors carry no path and stop execution before
     // any field ran: then `data` must be absent.
     let not_executed = response.data == async_graphql::Value::Null
