@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{error_code, Backend, Setup, TestApp};
+use common::{error_code, Backend, Setup, TestApp, USER_SUMMARY};
 use diesel_async::SimpleAsyncConnection;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -322,3 +322,31 @@ fragment TypeRef on __Type {
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
 }
 "#;
+
+/// Far more concurrent requests than pooled connections: they wait their
+/// turn (the pool's wait is bounded) and every one is answered.
+async fn more_requests_than_connections(backend: Backend) {
+    let setup = Setup {
+        max_connections: 2,
+        ..Setup::default()
+    };
+    let app = std::sync::Arc::new(TestApp::spawn_with(backend, setup).await);
+    let ids = app.seed(16).await;
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let (app, id) = (app.clone(), ids[i % ids.len()].clone());
+            tokio::spawn(async move {
+                let (status, body) = app
+                    .post(json!({ "query": USER_SUMMARY, "variables": { "id": id } }))
+                    .await;
+                (status, body["data"]["user"]["id"] == id.as_str())
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (status, answered) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(answered);
+    }
+}
+per_backend!(more_requests_than_connections);

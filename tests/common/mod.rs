@@ -156,6 +156,8 @@ pub struct Setup {
     pub clock: Arc<dyn Clock>,
     /// `--token-cache-ms`; off by default, so statement counts are exact.
     pub token_cache_ms: u64,
+    /// `--max-connections` (16).
+    pub max_connections: usize,
     pub schema: SchemaOptions,
     pub http: HttpOptions,
 }
@@ -165,6 +167,7 @@ impl Default for Setup {
         Setup {
             clock: Arc::new(SystemClock),
             token_cache_ms: 0,
+            max_connections: 16,
             schema: SchemaOptions::default(),
             http: HttpOptions::default(),
         }
@@ -208,6 +211,7 @@ impl TestApp {
     pub async fn spawn_on(backend: Backend, db: TestDb, url: DatabaseUrl, setup: Setup) -> TestApp {
         let args = DatabaseArgs {
             token_cache_ms: setup.token_cache_ms,
+            max_connections: setup.max_connections,
             ..DatabaseArgs::for_url(url.clone())
         };
         let app = App::open(&args, setup.clock).await.expect("open app");
