@@ -1,11 +1,12 @@
-//! The axum router: `/graphql` (POST executes, GET serves GraphiQL from
-//! the binary, see [`playground`]),
+//! The axum router: `/graphql` (POST and GET execute; a browser's GET gets
+//! the GraphiQL playground, served from the binary by [`playground`]),
 //! `/health`, and the REST routes of [`rest`] with their `/openapi.json`.
 //!
-//! Every POST gets a request id (the `x-request-id` response header, and
-//! `extensions.requestId` on internal errors; the log carries the same id).
-//! Its order of checks: body size, bearer token, media type, JSON, batch,
-//! query size; then the schema's own limits, before any resolver runs.
+//! Every request gets a request id (the client's `x-request-id` or a new
+//! one): on every response, in `extensions.requestId` of internal errors,
+//! and on the log lines of the request. A POST's order of checks: body
+//! size, bearer token, media type, JSON, batch, a document present, query
+//! size; then the schema's own limits, before any resolver runs.
 
 use std::time::Duration;
 
@@ -107,6 +108,7 @@ fn cors_layer(options: &HttpOptions) -> Option<CorsLayer> {
                 header::IF_MATCH,
                 header::IF_NONE_MATCH,
                 header::ETAG,
+                header::HeaderName::from_static(REQUEST_ID),
             ])
             .expose_headers([header::HeaderName::from_static(REQUEST_ID), header::ETAG])
             .max_age(Duration::from_secs(600)),
