@@ -25,9 +25,8 @@ pub struct DatabaseArgs {
     #[arg(long, env = "USERGRAPH_TOKEN_CACHE_MS", default_value_t = 1000)]
     pub token_cache_ms: u64,
 
-    /// Longest a PostgreSQL statement or lock wait may run, in milliseconds;
-    /// `serve` sets it to the request timeout so that a timed-out request's
-    /// work stops in the database too. None for commands like `seed`.
+    /// Longest a statement or lock wait may run, in milliseconds (see
+    /// [`DatabaseArgs::bounded_by`]). None for commands like `seed`.
     #[arg(skip)]
     pub statement_timeout_ms: Option<u64>,
 }
@@ -41,6 +40,14 @@ impl DatabaseArgs {
             token_cache_ms: 1000,
             statement_timeout_ms: None,
         }
+    }
+
+    /// These flags for a server with `limits`: no statement or lock wait
+    /// outlives the request timeout, so a timed-out request's work stops in
+    /// the database too instead of landing after its 503.
+    pub fn bounded_by(mut self, limits: &Limits) -> Self {
+        self.statement_timeout_ms = Some(limits.request_timeout_ms);
+        self
     }
 
     /// The database to open: the given URL, else the embedded default.

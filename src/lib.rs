@@ -68,9 +68,9 @@ pub fn default_scope() -> Scope {
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
-pub async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
-    args.database.statement_timeout_ms = Some(args.limits.request_timeout_ms);
-    let app = App::open(&args.database, Arc::new(SystemClock)).await?;
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let database = args.database.clone().bounded_by(&args.limits);
+    let app = App::open(&database, Arc::new(SystemClock)).await?;
     // A new embedded database starts with demo data (other commands that
     // create the file, like `seed`, add only what they print).
     let demo_users = if app.created {

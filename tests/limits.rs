@@ -6,7 +6,7 @@ mod common;
 use common::{error_code, Backend, Setup, TestApp, USER_SUMMARY};
 use diesel_async::SimpleAsyncConnection;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use usergraph::config::{DatabaseUrl, Limits};
 use usergraph::graphql::SchemaOptions;
 use usergraph::http::HttpOptions;
@@ -272,30 +272,19 @@ async fn requests_time_out(backend: Backend) {
         .as_str()
         .unwrap()
         .contains("500 ms"));
+    // The blocked write gives up in the database at the same timeout (its
+    // statement or lock wait is bounded by it), so it does not land once the
+    // lock is gone: the 503 means "not written".
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     lock.release().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let user = app.read_user(&id).await;
+    assert_ne!(user["team"], "late");
+    assert_eq!(user["updatedAt"], version.as_str());
 
-    // Not cancelled halfway: once the lock is gone the operation completes
-    // (a retry with the old version learns it through a conflict), and the
-    // server keeps serving on the same pool.
-    let mut team = Value::Null;
-    for _ in 0..50 {
-        team = app.read_user(&id).await["team"].clone();
-        if team == "late" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(team, "late");
+    // The server keeps serving on the same pool, and the retry applies.
     let retried = app.update(&id, &version, json!({ "team": "late" })).await;
-    assert_eq!(retried["__typename"], "UpdateConflict");
-    let current = retried["currentUser"]["updatedAt"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let in_time = app
-        .update(&id, &current, json!({ "team": "on time" }))
-        .await;
-    assert_eq!(in_time["__typename"], "UpdateUserSuccess");
+    assert_eq!(retried["__typename"], "UpdateUserSuccess", "{retried}");
 }
 per_backend!(requests_time_out);
 

@@ -42,6 +42,9 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
 
+/// SQLite's wait for the write lock (`busy_timeout` in `SQLITE_PRAGMAS`).
+const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(5000);
+
 /// Longest a request waits for a pooled connection, or for a new one to
 /// open, before it fails instead of hanging on a stalled database.
 const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -114,8 +117,9 @@ where
 
 impl Db {
     /// Opens a pool of at most `max_connections` and migrates the database.
-    /// On PostgreSQL, `statement_timeout` bounds every statement and lock
-    /// wait of the pool's connections.
+    /// `statement_timeout` bounds every statement and lock wait of the
+    /// pool's connections on PostgreSQL, and the wait for the write lock on
+    /// SQLite (5 s at most).
     pub async fn open(
         url: &DatabaseUrl,
         max_connections: usize,
@@ -154,8 +158,9 @@ impl Db {
                 let counter = statements.clone();
                 let mut config = ManagerConfig::<SqliteConn>::default();
                 config.recycling_method = RecyclingMethod::Fast;
-                config.custom_setup =
-                    Box::new(move |url| establish_sqlite(url.to_owned(), counter.clone()).boxed());
+                config.custom_setup = Box::new(move |url| {
+                    establish_sqlite(url.to_owned(), counter.clone(), statement_timeout).boxed()
+                });
                 let manager =
                     AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
                 (
@@ -218,11 +223,19 @@ fn count_statements(counter: Arc<AtomicU64>) -> impl Instrumentation {
 async fn establish_sqlite(
     path: String,
     statements: Arc<AtomicU64>,
+    statement_timeout: Option<std::time::Duration>,
 ) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&path).await?;
     conn.batch_execute(SQLITE_PRAGMAS)
         .await
         .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    // SQLite cannot cancel a running statement; what a request can wait on
+    // is the write lock, so that wait is bounded like PostgreSQL's.
+    if let Some(timeout) = statement_timeout.filter(|t| *t < SQLITE_BUSY_TIMEOUT) {
+        conn.batch_execute(&format!("PRAGMA busy_timeout = {}", timeout.as_millis()))
+            .await
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    }
     conn.set_instrumentation(count_statements(statements));
     Ok(conn)
 }

@@ -222,9 +222,12 @@ pub(crate) enum Unanswered {
 /// (which drops this handler's future) nor the timeout cancels: a database
 /// call dropped halfway can strand its pooled connection inside a
 /// transaction, or on SQLite still shared with a blocking thread, where the
-/// pool's next health check panics. A timed-out request may therefore still
-/// complete; clients learn its outcome from the user's `updatedAt`, as after
-/// any lost reply. `unanswered` renders the response when the work gives none.
+/// pool's next health check panics. The database bounds the work instead
+/// (`DatabaseArgs::bounded_by`): a statement or lock wait that outlives the
+/// request timeout is cancelled there. Work past the database can still
+/// finish after a 503; clients learn the outcome from the user's
+/// `updatedAt`, as after any lost reply. `unanswered` renders the response
+/// when the work gives none.
 pub(crate) async fn detached<W, F>(
     state: AppState,
     RequestId(request_id): RequestId,

@@ -213,7 +213,8 @@ impl TestApp {
             token_cache_ms: setup.token_cache_ms,
             max_connections: setup.max_connections,
             ..DatabaseArgs::for_url(url.clone())
-        };
+        }
+        .bounded_by(&setup.http.limits);
         let app = App::open(&args, setup.clock).await.expect("open app");
         let environment = default_scope().environment_id;
         let token = app
