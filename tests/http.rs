@@ -214,12 +214,22 @@ async fn unexecuted_requests_carry_codes(backend: Backend) {
     for (query, code) in [
         ("{ users(first: ", "GRAPHQL_PARSE_FAILED"),
         ("{ noSuchField }", "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "mutation { deleteUser(id: \"1\", expectedUpdatedAt: \"yesterday\") { __typename } }",
+            "BAD_USER_INPUT",
+        ),
     ] {
         let (status, body) = app.post(json!({ "query": query })).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(error_code(&body), code, "{body}");
         let message = body["errors"][0]["message"].as_str().unwrap();
         assert!(!message.contains('\n'), "{message}");
+        if code == "BAD_USER_INPUT" {
+            assert!(
+                message.contains("RFC 3339"),
+                "the format expected: {message}"
+            );
+        }
     }
 }
 per_backend!(unexecuted_requests_carry_codes);

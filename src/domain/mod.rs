@@ -15,7 +15,9 @@ pub use enums::{
 };
 pub use patch::{check_against_stored, Patch, StoredFacts, UserPatch};
 pub use rules::{ErrorCode, FieldError};
-pub use time::{format_instant, next_updated_at, parse_instant, truncate_to_micros};
+pub use time::{
+    format_instant, next_updated_at, parse_instant, truncate_to_micros, INSTANT_EXPECTED,
+};
 
 /// The user fields an environment may require (GraphQL names): every
 /// optional field a client can set. `User.missingFields` reports those of

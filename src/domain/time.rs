@@ -9,6 +9,10 @@ pub fn format_instant(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// What a client must send where an instant is expected.
+pub const INSTANT_EXPECTED: &str =
+    "expected an RFC 3339 date-time such as 2026-01-31T12:00:00.000000Z (any offset, at most microseconds)";
+
 /// Reads an instant a client sent (a version, a visit time): RFC 3339 with
 /// any offset (`+02:00` names the same instant as the UTC form). More
 /// precision than a microsecond is refused: nothing is stored that
@@ -20,7 +24,7 @@ pub fn format_instant(t: &DateTime<Utc>) -> String {
 /// so both backends would hold different values for one input.
 pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, &'static str> {
     let instant = DateTime::parse_from_rfc3339(text)
-        .map_err(|_| "expected an RFC 3339 date-time such as 2026-01-31T12:00:00.000000Z")?
+        .map_err(|_| INSTANT_EXPECTED)?
         .with_timezone(&Utc);
     let nanos = instant.nanosecond();
     if nanos % 1_000 != 0 {

@@ -2,8 +2,10 @@
 //! `extensions.code`, as clients and generated code switch on codes, not on
 //! messages: `GRAPHQL_PARSE_FAILED` for a document that does not parse (with
 //! the parser's reason on one line; the position is in `locations`) and
-//! `GRAPHQL_VALIDATION_FAILED` for one the schema refuses. Errors that
-//! already carry a code (the limits') keep theirs.
+//! `GRAPHQL_VALIDATION_FAILED` for one the schema refuses, `BAD_USER_INPUT`
+//! for an argument value of the wrong type (with the format expected, for
+//! the `DateTime` scalar). Errors that already carry a code (the limits')
+//! keep theirs.
 
 use std::sync::Arc;
 
@@ -12,6 +14,8 @@ use async_graphql::extensions::{
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
+
+use crate::domain::INSTANT_EXPECTED;
 
 /// The extension factory; registered first, so it sees every other
 /// extension's errors.
@@ -76,7 +80,17 @@ impl Extension for ErrorCodes {
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
-                .map(|error| with_code(error, "GRAPHQL_VALIDATION_FAILED"))
+                .map(|mut error| {
+                    if !error.message.starts_with("Invalid value for argument") {
+                        return with_code(error, "GRAPHQL_VALIDATION_FAILED");
+                    }
+                    // async-graphql names the type, not what a value of it
+                    // looks like.
+                    if error.message.ends_with("expected type \"DateTime\"") {
+                        error.message = format!("{}: {INSTANT_EXPECTED}", error.message);
+                    }
+                    with_code(error, "BAD_USER_INPUT")
+                })
                 .collect()
         })
     }
