@@ -9,6 +9,7 @@
 //! adds is HTTP's part: entity tags and preconditions (RFC 9110), status
 //! codes, and problem details for errors (RFC 9457).
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use async_graphql::Variables;
@@ -47,7 +48,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/users/{user_id}", get(get_user).patch(patch_user))
         .route(
             "/environments/{environment_id}/users/{user_id}",
-            get(get_environment_user).patch(patch_environment_user),
+            get(get_user).patch(patch_user),
         )
         .route("/openapi.json", get(openapi))
 }
@@ -63,21 +64,13 @@ struct Target {
 }
 
 impl Target {
-    fn from_path(path: Result<Path<String>, PathRejection>) -> Option<Target> {
-        let Path(user) = path.ok()?;
+    /// From either route's path parameters (`None` if they do not decode,
+    /// answered like a user that does not exist).
+    fn from_path(path: Result<Path<HashMap<String, String>>, PathRejection>) -> Option<Target> {
+        let Path(mut parameters) = path.ok()?;
         Some(Target {
-            environment: None,
-            user,
-        })
-    }
-
-    fn from_environment_path(
-        path: Result<Path<(String, String)>, PathRejection>,
-    ) -> Option<Target> {
-        let Path((environment, user)) = path.ok()?;
-        Some(Target {
-            environment: Some(environment),
-            user,
+            environment: parameters.remove("environment_id"),
+            user: parameters.remove("user_id")?,
         })
     }
 
@@ -93,21 +86,10 @@ impl Target {
 async fn get_user(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<Path<HashMap<String, String>>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     let target = Target::from_path(path);
-    let work = |state, id| read(state, target, headers, id);
-    detached(state, request_id, work, unanswered).await
-}
-
-async fn get_environment_user(
-    State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let target = Target::from_environment_path(path);
     let work = |state, id| read(state, target, headers, id);
     detached(state, request_id, work, unanswered).await
 }
@@ -115,23 +97,11 @@ async fn get_environment_user(
 async fn patch_user(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<Path<HashMap<String, String>>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let target = Target::from_path(path);
-    let work = |state, id| update(state, target, headers, body, id);
-    detached(state, request_id, work, unanswered).await
-}
-
-async fn patch_environment_user(
-    State(state): State<AppState>,
-    Extension(request_id): Extension<RequestId>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let target = Target::from_environment_path(path);
     let work = |state, id| update(state, target, headers, body, id);
     detached(state, request_id, work, unanswered).await
 }
