@@ -110,6 +110,55 @@ impl Default for Limits {
     }
 }
 
+/// Bounds of live updates: subscriptions over a WebSocket on `/graphql`
+/// (graphql-transport-ws). Each refusal has a stable close code or error
+/// code (docs/SECURITY.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LiveLimits {
+    /// How long a new WebSocket connection may take to send its
+    /// `connection_init`, in milliseconds (close code 4408).
+    #[arg(long, env = "USERGRAPH_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_init_timeout_ms: u64,
+
+    /// How often the server pings each WebSocket connection and checks its
+    /// token again, in milliseconds. A connection that sends nothing, not
+    /// even a pong, for two of these is closed (3008); one whose token was
+    /// revoked, too (4403).
+    #[arg(long, env = "USERGRAPH_WS_KEEPALIVE_MS", default_value_t = 10_000)]
+    pub ws_keepalive_ms: u64,
+
+    /// Most subscriptions one connection may hold at once (more are refused
+    /// with TOO_MANY_SUBSCRIPTIONS).
+    #[arg(
+        long,
+        env = "USERGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 50
+    )]
+    pub max_subscriptions_per_connection: usize,
+
+    /// Most subscriptions one API token may hold at once on this process,
+    /// over all its connections (TOO_MANY_SUBSCRIPTIONS).
+    #[arg(
+        long,
+        env = "USERGRAPH_MAX_SUBSCRIPTIONS_PER_TOKEN",
+        default_value_t = 500
+    )]
+    pub max_subscriptions_per_token: usize,
+}
+
+impl Default for LiveLimits {
+    fn default() -> Self {
+        use clap::Parser;
+        /// Parses no arguments, so the defaults live in the attributes only.
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            live: LiveLimits,
+        }
+        Defaults::parse_from(["usergraph"]).live
+    }
+}
+
 /// Flags of `usergraph serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -122,6 +171,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    pub live: LiveLimits,
 
     /// Browser origins allowed to call the API (CORS), comma-separated;
     /// `*` allows any origin (never with credentials). The demo mode also

@@ -55,6 +55,7 @@ impl App {
             schema: graphql::build_schema(self.repo.clone(), schema),
             repo: self.repo.clone(),
             options: Arc::new(http),
+            token_subscriptions: Arc::default(),
         })
     }
 }
@@ -85,6 +86,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     let address = listener.local_addr()?;
+    // Changes other processes commit reach this one's subscribers.
+    app.repo.listen_for_changes().await?;
     let demo = args.database.is_demo();
     let playground_token = if demo {
         // The token is shown once and stored hashed, so each start makes a
@@ -120,6 +123,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let drain = std::time::Duration::from_millis(args.limits.request_timeout_ms);
     let http = HttpOptions {
         limits: args.limits,
+        live: args.live,
         cors_origins: args.cors_origins,
         cors_allow_localhost: demo,
         playground_token,

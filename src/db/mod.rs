@@ -82,6 +82,8 @@ enum Pools {
 pub struct Db {
     pools: Pools,
     statements: Arc<AtomicU64>,
+    /// The URL of a PostgreSQL database, for connections outside the pool.
+    postgres_url: Option<Arc<str>>,
 }
 
 /// A pooled connection of one of the two backends.
@@ -169,10 +171,23 @@ impl Db {
                 )
             }
         };
+        let postgres_url = match url {
+            DatabaseUrl::Postgres(url) => Some(Arc::from(url.as_str())),
+            DatabaseUrl::Sqlite(_) => None,
+        };
         Ok(Opened {
-            db: Db { pools, statements },
+            db: Db {
+                pools,
+                statements,
+                postgres_url,
+            },
             created,
         })
+    }
+
+    /// The database's URL when it is PostgreSQL.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.postgres_url.as_deref()
     }
 
     /// Takes a connection from the pool.

@@ -12,12 +12,14 @@ mod mutation;
 mod parse_cache;
 mod query;
 mod scalars;
+mod subscription;
 mod types;
 
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
 use std::sync::Arc;
 
@@ -25,10 +27,10 @@ use crate::config::Limits;
 use crate::repo::Repo;
 
 /// The executable schema.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .extension(error_codes::ErrorCodes)
         .extension(absent_variables::AbsentVariables)
 }

@@ -100,7 +100,7 @@ pub enum DeleteUserResult {
     UserNotFound(UserNotFound),
 }
 
-fn user_not_found(id: ID) -> UserNotFound {
+pub(super) fn user_not_found(id: ID) -> UserNotFound {
     UserNotFound {
         message: "user not found".into(),
         id,

@@ -10,8 +10,11 @@
 
 use std::time::Duration;
 
+use async_graphql::parser::types::OperationType;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Extension, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -22,7 +25,7 @@ use serde_json::{json, Value};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
-use crate::config::Limits;
+use crate::config::{Limits, LiveLimits};
 use crate::graphql::errors::{
     DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, INTERNAL_SERVER_ERROR,
 };
@@ -33,6 +36,7 @@ use crate::repo::{Repo, Scope};
 pub mod openapi;
 mod playground;
 mod rest;
+mod ws;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -42,6 +46,7 @@ const REQUEST_ID: &str = "x-request-id";
 #[derive(Debug, Clone, Default)]
 pub struct HttpOptions {
     pub limits: Limits,
+    pub live: LiveLimits,
     /// Origins allowed by CORS; `*` allows any.
     pub cors_origins: Vec<String>,
     /// Also allow http://localhost and http://127.0.0.1 origins (demo mode).
@@ -56,6 +61,8 @@ pub struct AppState {
     pub schema: AppSchema,
     pub repo: Repo,
     pub options: std::sync::Arc<HttpOptions>,
+    /// Subscriptions each token holds here (bounded per token).
+    pub token_subscriptions: std::sync::Arc<ws::TokenSubscriptions>,
 }
 
 /// The service's routes.
@@ -202,7 +209,11 @@ pub(crate) fn retry_after(response: &mut Response) {
 
 /// The token of an `Authorization: Bearer <token>` header.
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer(headers.get(header::AUTHORIZATION)?.to_str().ok()?)
+}
+
+/// The token of a `Bearer <token>` credential.
+fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -355,14 +366,19 @@ async fn graphql(
     in_accepted_type(graphql_response, response)
 }
 
-/// `GET /graphql`: the playground for a browser (a client asking for
-/// HTML); otherwise GraphQL over HTTP's GET, which runs queries only.
+/// `GET /graphql`: a WebSocket for subscriptions (see [`ws`]); the
+/// playground for a browser (a client asking for HTML); otherwise GraphQL
+/// over HTTP's GET, which runs queries only.
 async fn graphql_get(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     RawQuery(parameters): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if ws::is_upgrade(&headers) {
+        return ws::upgrade(state, &headers, upgrade).await;
+    }
     if accepts(&headers, "text/html") {
         return graphiql(&state, &headers);
     }
@@ -393,7 +409,7 @@ async fn handle_graphql_get(
             );
         }
     };
-    if is_mutation(&request) {
+    if operation_type(&request) == Some(OperationType::Mutation) {
         let mut response = refuse(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
@@ -407,13 +423,12 @@ async fn handle_graphql_get(
     run_graphql(&state, &headers, request, scope, &request_id).await
 }
 
-/// Whether the operation a request would run is a mutation. A document
-/// that does not parse is left to execution, which reports it.
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
+/// The type of the operation a request would run; `None` when there is no
+/// such operation, or the document does not parse (left to execution,
+/// which reports it).
+fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
+    use async_graphql::parser::types::DocumentOperations;
+    let document = async_graphql::parser::parse_query(&request.query).ok()?;
     let operation = match (&document.operations, &request.operation_name) {
         (DocumentOperations::Single(operation), _) => Some(operation),
         (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name.as_str()),
@@ -422,7 +437,7 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
         }
         (DocumentOperations::Multiple(_), None) => None,
     };
-    operation.is_some_and(|operation| operation.node.ty == OperationType::Mutation)
+    operation.map(|operation| operation.node.ty)
 }
 
 /// The request's scope, or the GraphQL refusal when its token is not good.

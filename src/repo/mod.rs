@@ -15,6 +15,7 @@
 //!   connection.
 
 mod demo;
+pub mod feed;
 // Each includes `queries/*.rs`, on purpose: once per backend.
 #[allow(clippy::duplicate_mod)]
 mod pg;
@@ -235,6 +236,7 @@ pub struct Repo {
     db: Db,
     clock: Arc<dyn Clock>,
     tokens: Arc<token_cache::TokenCache>,
+    feed: Arc<feed::Feed>,
 }
 
 impl Repo {
@@ -245,6 +247,36 @@ impl Repo {
             db,
             clock,
             tokens: Arc::new(token_cache::TokenCache::new(token_cache_ttl)),
+            feed: Arc::default(),
+        }
+    }
+
+    /// The changes of users as they commit (see `repo/feed.rs`).
+    pub fn feed(&self) -> &feed::Feed {
+        &self.feed
+    }
+
+    /// Starts delivering to [`Repo::feed`] the changes other processes
+    /// commit (PostgreSQL only); returns once it listens.
+    pub async fn listen_for_changes(&self) -> Result<(), RepoError> {
+        feed::listen(&self.db, self.feed.clone()).await
+    }
+
+    /// Tells the feed that `user` of `scope` now is at `version`.
+    fn published(&self, kind: feed::ChangeKind, scope: Scope, user: Uuid, version: DateTime<Utc>) {
+        self.feed.publish(feed::UserChange {
+            kind,
+            environment_id: scope.environment_id,
+            user_id: user,
+            version,
+        });
+    }
+
+    /// [`Repo::published`] for an update that wrote.
+    fn published_update(&self, scope: Scope, outcome: &UpdateOutcome) {
+        if let UpdateOutcome::Updated(snapshot) = outcome {
+            let user = &snapshot.user;
+            self.published(feed::ChangeKind::Updated, scope, user.id, user.updated_at);
         }
     }
 
@@ -344,7 +376,12 @@ impl Repo {
         let mut conn = self.conn().await?;
         let outcome =
             in_write_transaction!(&mut conn, users::create_user(new, patch, input_errors));
-        taken_as_field_error(outcome, CreateOutcome::Invalid)
+        let outcome = taken_as_field_error(outcome, CreateOutcome::Invalid)?;
+        if let CreateOutcome::Created(snapshot) = &outcome {
+            let user = &snapshot.user;
+            self.published(feed::ChangeKind::Created, scope, user.id, user.updated_at);
+        }
+        Ok(outcome)
     }
 
     /// Applies `input` to the user only if its stored `updated_at` is still
@@ -372,7 +409,9 @@ impl Repo {
                 update_returning_children(scope, id, expected, changes, relations)
             )?;
             if let Some(snapshot) = written {
-                return Ok(UpdateOutcome::Updated(snapshot));
+                let outcome = UpdateOutcome::Updated(snapshot);
+                self.published_update(scope, &outcome);
+                return Ok(outcome);
             }
         }
         let checked = (patch, input_errors);
@@ -380,7 +419,9 @@ impl Repo {
             &mut conn,
             users::update_user(scope, id, expected, checked, new_version)
         );
-        taken_as_field_error(outcome, UpdateOutcome::Invalid)
+        let outcome = taken_as_field_error(outcome, UpdateOutcome::Invalid)?;
+        self.published_update(scope, &outcome);
+        Ok(outcome)
     }
 
     /// Changes one nested record of the user, and moves the user's version,
@@ -396,10 +437,12 @@ impl Repo {
         let new_version = next_updated_at(now, expected);
         let now = truncate_to_micros(now);
         let mut conn = self.conn().await?;
-        in_write_transaction!(
+        let outcome = in_write_transaction!(
             &mut conn,
             users::change_child(scope, user_id, expected, change, now, new_version)
-        )
+        )?;
+        self.published_update(scope, &outcome);
+        Ok(outcome)
     }
 
     /// Deletes the user and its nested records only if its stored
@@ -411,7 +454,11 @@ impl Repo {
         expected: DateTime<Utc>,
     ) -> Result<DeleteOutcome, RepoError> {
         let mut conn = self.conn().await?;
-        in_write_transaction!(&mut conn, users::delete_user(scope, id, expected))
+        let outcome = in_write_transaction!(&mut conn, users::delete_user(scope, id, expected))?;
+        if let DeleteOutcome::Deleted = outcome {
+            self.published(feed::ChangeKind::Deleted, scope, id, expected);
+        }
+        Ok(outcome)
     }
 
     /// Creates a token for an environment; returns it, to be shown once.

@@ -10,6 +10,7 @@
 
 pub mod process;
 pub mod proxy;
+pub mod ws;
 
 use std::sync::{Arc, Mutex};
 
@@ -148,7 +149,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The token `client` sends.
     pub token: String,
-    _db: TestDb,
+    /// The database, dropped with the server that created it.
+    owned_db: Option<TestDb>,
 }
 
 /// How a test server is set up.
@@ -209,6 +211,19 @@ impl TestApp {
     /// A server on `url`, a database of `backend` that `db` holds (the
     /// URL may lead to it another way, e.g. through a [`proxy::Proxy`]).
     pub async fn spawn_on(backend: Backend, db: TestDb, url: DatabaseUrl, setup: Setup) -> TestApp {
+        let mut app = TestApp::serve(backend, url, setup).await;
+        app.owned_db = Some(db);
+        app
+    }
+
+    /// Another server on this one's database, as a second process would
+    /// be: it shares nothing with this one but the database.
+    pub async fn another_server(&self, setup: Setup) -> TestApp {
+        TestApp::serve(self.backend, self.url.clone(), setup).await
+    }
+
+    /// A server on `url`, a database that some other server owns.
+    pub async fn serve(backend: Backend, url: DatabaseUrl, setup: Setup) -> TestApp {
         let args = DatabaseArgs {
             token_cache_ms: setup.token_cache_ms,
             max_connections: setup.max_connections,
@@ -216,6 +231,10 @@ impl TestApp {
         }
         .bounded_by(&setup.http.limits);
         let app = App::open(&args, setup.clock).await.expect("open app");
+        app.repo
+            .listen_for_changes()
+            .await
+            .expect("listen for changes");
         let environment = default_scope().environment_id;
         let token = app
             .repo
@@ -236,7 +255,7 @@ impl TestApp {
             repo: app.repo,
             client: client_with_token(&token),
             token,
-            _db: db,
+            owned_db: None,
         }
     }
 
