@@ -121,12 +121,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // On a signal, stop accepting and let in-flight requests finish, for at
     // most one request timeout: none runs longer than that anyway.
     let drain = std::time::Duration::from_millis(args.limits.request_timeout_ms);
+    let shutdown = http::Shutdown::default();
     let http = HttpOptions {
         limits: args.limits,
         live: args.live,
         cors_origins: args.cors_origins,
         cors_allow_localhost: demo,
         playground_token,
+        shutdown: shutdown.clone(),
     };
     // Tests and scripts read this line to find the port.
     println!("usergraph listening on http://{address}/graphql (GraphiQL: open it in a browser)");
@@ -136,6 +138,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         axum::serve(listener, app.router(&schema, http)).with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
+            shutdown.begin();
             signalled.notify_one();
         });
     tokio::select! {

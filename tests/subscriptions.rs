@@ -420,40 +420,62 @@ async fn a_revoked_token_ends_its_subscriptions(backend: Backend) {
 }
 per_backend!(a_revoked_token_ends_its_subscriptions);
 
-/// A second server on the same PostgreSQL database delivers the changes
-/// the first commits, and the delay from the writer's acknowledgement to
-/// delivery is printed (median and p99 over 200 changes).
+/// Two `usergraph serve` processes on one PostgreSQL database: a change
+/// committed through one reaches a subscriber of the other, each of 200 in
+/// turn, and the delay is printed (median and p99). Then SIGTERM: the
+/// subscriber's socket is closed with 1001 and the process exits 0 at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(postgres_tests),
     ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
 )]
 async fn changes_reach_subscribers_of_another_process() {
+    use common::process::{last_line, post_json, run, usergraph, Server};
     if common::postgres_admin_url().is_none() {
         return;
     }
-    let writer = TestApp::spawn(Backend::Postgres).await;
-    let reader = writer.another_server(Setup::default()).await;
-    let id = writer.seed(1).await.remove(0);
-    let mut version = version_of(&writer, &id).await;
-    let mut ws = WsClient::initialised(reader.address, &reader.token).await;
+    let (_db, url) = common::TestDb::create(Backend::Postgres).await;
+    let url = url.to_string();
+    let id = last_line(&run(usergraph(&["seed", "--users", "1"], Some(&url))));
+    let token = last_line(&run(usergraph(&["token", "create"], Some(&url))));
+    let serve = || Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"], Some(&url)));
+    let (writer, mut reader) = (serve(), serve());
+    let client = common::client_with_token(&token);
+    let read = json!({ "query": "query($id: ID!) { user(id: $id) { updatedAt } }", "variables": { "id": id } });
+    let user = post_json(&client, &writer.endpoint, &read).await;
+    let mut version = user["data"]["user"]["updatedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reader_address = reader.endpoint["http://".len()..]
+        .trim_end_matches("/graphql")
+        .parse()
+        .expect("the reader's address");
+    let mut ws = WsClient::initialised(reader_address, &token).await;
     ws.subscribe("1", USER_TEAM, json!({ "id": id, "after": version }))
         .await;
-    listening(&reader, 1).await;
 
     // The commit lies between the write's start and its answer: delivery
     // is timed from both.
+    let update = "mutation($id: ID!, $v: DateTime!, $team: String) { \
+        updateUser(id: $id, expectedUpdatedAt: $v, input: { team: $team }) { \
+        ... on UpdateUserSuccess { user { updatedAt } } } }";
     let (mut from_start, mut from_answer) = (Vec::new(), Vec::new());
     for n in 0..200 {
+        let body = json!({ "query": update, "variables": { "id": id, "v": version, "team": format!("p{n}") } });
         let started = Instant::now();
-        let result = writer
-            .update(&id, &version, json!({ "team": format!("p{n}") }))
-            .await;
+        let result = post_json(&client, &writer.endpoint, &body).await;
         let answered = Instant::now();
-        version = result["user"]["updatedAt"].as_str().unwrap().to_owned();
+        version = result["data"]["updateUser"]["user"]["updatedAt"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{result}"))
+            .to_owned();
         let user = event(&ws.next("1").await, "userUpdated")["user"].clone();
         // One change at a time: each is delivered on its own.
-        assert_eq!(user["updatedAt"], version.as_str());
+        assert_eq!(
+            user,
+            json!({ "team": format!("p{n}"), "updatedAt": version })
+        );
         from_start.push(started.elapsed());
         from_answer.push(answered.elapsed());
     }
@@ -469,6 +491,15 @@ async fn changes_reach_subscribers_of_another_process() {
         "delivery to a subscriber of another process: from the write's start {}; from its answer {}",
         summary(&mut from_start),
         summary(&mut from_answer)
+    );
+
+    let stopping = Instant::now();
+    let status = reader.terminate(Duration::from_secs(5));
+    assert_eq!(ws.closed().await, 1001);
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    eprintln!(
+        "SIGTERM with a subscriber: exited in {:?}",
+        stopping.elapsed()
     );
 }
 

@@ -53,6 +53,28 @@ pub struct HttpOptions {
     pub cors_allow_localhost: bool,
     /// A token GraphiQL sends by default (demo mode only).
     pub playground_token: Option<String>,
+    /// Told when the server stops: WebSockets close (1001).
+    pub shutdown: Shutdown,
+}
+
+/// The server's stop, as its long-lived connections learn of it: HTTP
+/// requests are drained by `axum::serve`, which does not see WebSockets
+/// (they leave its hands when upgraded).
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Shutdown {
+    /// Tells every connection that the server is stopping.
+    pub fn begin(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Returns once [`Shutdown::begin`] was called.
+    pub async fn begun(&self) {
+        let mut stopping = self.0.subscribe();
+        // The sender lives in `self`, so waiting cannot fail.
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    }
 }
 
 /// What every handler shares.

@@ -61,6 +61,8 @@ mod close {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// IANA's "timeout": the client stopped answering pings.
     pub const TIMEOUT: u16 = 3008;
+    /// RFC 6455's "going away": the server is stopping.
+    pub const GOING_AWAY: u16 = 1001;
 }
 
 /// Subscriptions held by each token on this process.
@@ -224,6 +226,9 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol) {
     let init_deadline = Instant::now() + Duration::from_millis(live.ws_init_timeout_ms);
     let mut ticks = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
     let mut last_heard = Instant::now();
+    let shutdown = guard.state.options.shutdown.clone();
+    let stopping = shutdown.begun();
+    tokio::pin!(stopping);
     let closing = loop {
         tokio::select! {
             incoming = socket_in.next() => {
@@ -262,6 +267,9 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol) {
                 if socket_out.send(message).await.is_err() || is_close {
                     break None;
                 }
+            }
+            () = &mut stopping => {
+                break Some(Closing::new(close::GOING_AWAY, "the server is stopping"));
             }
             () = tokio::time::sleep_until(init_deadline), if guard.token.is_none() => {
                 break Some(Closing::new(close::INIT_TIMEOUT, "Connection initialisation timeout"));
