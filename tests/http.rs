@@ -279,3 +279,98 @@ async fn request_ids(backend: Backend) {
     }
 }
 per_backend!(request_ids);
+
+/// The response's keys at every level, in order (objects inside lists
+/// included), as one list of paths.
+fn key_order(value: &Value, path: &str, keys: &mut Vec<String>) {
+    match value {
+        Value::Object(object) => {
+            for (key, value) in object {
+                let path = format!("{path}.{key}");
+                keys.push(path.clone());
+                key_order(value, &path, keys);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                key_order(item, &format!("{path}[{index}]"), keys);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Fields come back in the order the query asks for them (the spec's
+/// ordered response map), whichever resolves first: for a user read in one
+/// statement, a page loaded through the DataLoader, aliases and fragments,
+/// and a mutation's result.
+async fn responses_follow_the_query_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(3).await.remove(0);
+    let version = app.read_user(&id).await["updatedAt"].clone();
+    let user_fields = "mfaDevices { name id } zeta: id sessions { userAgent id } \
+        missingFields { field } ...Names wallets { publicKey chain } alpha: updatedAt";
+    let names = "fragment Names on User { team firstName }";
+    let query = format!(
+        "query($id: ID!) {{ user(id: $id) {{ {user_fields} }} \
+         users(first: 3) {{ totalCount edges {{ node {{ {user_fields} }} cursor }} }} }} {names}"
+    );
+    let mutation = format!(
+        "mutation($id: ID!, $v: DateTime!) {{ updateUser(id: $id, expectedUpdatedAt: $v, \
+         input: {{ team: \"Order\" }}) {{ ... on UpdateUserSuccess {{ user {{ {user_fields} }} }} \
+         __typename }} }} {names}"
+    );
+    let expected_user = [
+        "mfaDevices",
+        "zeta",
+        "sessions",
+        "missingFields",
+        "team",
+        "firstName",
+        "wallets",
+        "alpha",
+    ];
+    for _ in 0..20 {
+        let data = app.gql(&query, json!({ "id": id })).await;
+        let user: Vec<&str> = data["user"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(user, expected_user);
+        let mut keys = Vec::new();
+        key_order(&data, "", &mut keys);
+        let page = data["users"].as_object().unwrap();
+        assert_eq!(page.keys().collect::<Vec<_>>(), ["totalCount", "edges"]);
+        for edge in data["users"]["edges"].as_array().unwrap() {
+            let node: Vec<&str> = edge["node"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(node, expected_user);
+            assert_eq!(
+                edge.as_object().unwrap().keys().collect::<Vec<_>>(),
+                ["node", "cursor"]
+            );
+        }
+        let wallet = &data["user"]["wallets"][0];
+        assert_eq!(
+            wallet.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["publicKey", "chain"]
+        );
+    }
+    let data = app.gql(&mutation, json!({ "id": id, "v": version })).await;
+    let result = data["updateUser"].as_object().unwrap();
+    assert_eq!(result.keys().collect::<Vec<_>>(), ["user", "__typename"]);
+    let user: Vec<&str> = result["user"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(user, expected_user);
+}
+per_backend!(responses_follow_the_query_order);

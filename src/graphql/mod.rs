@@ -11,6 +11,7 @@ pub mod loaders;
 mod mutation;
 mod parse_cache;
 mod query;
+mod response_order;
 mod scalars;
 mod subscription;
 mod types;
@@ -50,6 +51,7 @@ pub fn build_schema(repo: Repo, options: &SchemaOptions) -> AppSchema {
             limits: Arc::new(options.limits.clone()),
             disable_introspection: options.disable_introspection,
         })
+        .extension(response_order::ResponseOrder::default())
         .extension(parse_cache::ParseCache::default())
         .data(repo);
     if options.disable_introspection {
