@@ -374,3 +374,20 @@ async fn responses_follow_the_query_order(backend: Backend) {
     assert_eq!(user, expected_user);
 }
 per_backend!(responses_follow_the_query_order);
+
+/// Introspection answers usergraph's own description of the schema, not
+/// the text of the `__Schema` meta-type, however it is selected.
+async fn the_schema_describes_itself(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let query = "query { __schema { description queryType { name } } \
+        s: __schema { ...D } } fragment D on __Schema { about: description }";
+    let data = app.gql(query, json!({})).await;
+    let description = data["__schema"]["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("usergraph: user records"),
+        "{description}"
+    );
+    assert_eq!(data["s"]["about"], description);
+    assert_eq!(data["__schema"]["queryType"]["name"], "Query");
+}
+per_backend!(the_schema_describes_itself);

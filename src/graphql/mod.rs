@@ -13,6 +13,7 @@ mod parse_cache;
 mod query;
 mod response_order;
 mod scalars;
+mod schema_description;
 mod subscription;
 mod types;
 
@@ -51,6 +52,7 @@ pub fn build_schema(repo: Repo, options: &SchemaOptions) -> AppSchema {
             limits: Arc::new(options.limits.clone()),
             disable_introspection: options.disable_introspection,
         })
+        .extension(schema_description::SchemaDescription)
         .extension(response_order::ResponseOrder::default())
         .extension(parse_cache::ParseCache::default())
         .data(repo);

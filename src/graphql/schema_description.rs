@@ -1,0 +1,128 @@
+//! The schema's own description in introspection. async-graphql answers
+//! `__schema { description }` with the text describing the `__Schema`
+//! meta-type itself ("A GraphQL Schema defines the capabilities of…"),
+//! which GraphiQL then shows as this API's description. This extension
+//! answers usergraph's own instead: it finds, in each document, where
+//! `__schema { description }` is selected (aliases and fragments included)
+//! and sets that value after execution. Documents that do not introspect,
+//! nearly all, cost one walk of their root selection.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
+};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Name, Positioned, Response, ServerResult, Value, Variables};
+
+/// What `__schema { description }` answers.
+pub const DESCRIPTION: &str = "usergraph: user records with their wallets, sessions, MFA devices \
+    and other linked records. `updateUser` applies a partial update only if the user is still \
+    at the version the client read (compare-and-set on `updatedAt`); subscriptions push \
+    every committed change.";
+
+pub struct SchemaDescription;
+
+impl ExtensionFactory for SchemaDescription {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(SchemaDescriptionExtension::default())
+    }
+}
+
+#[derive(Default)]
+struct SchemaDescriptionExtension {
+    /// Response keys of `__schema` and of its `description` field.
+    selected: Mutex<Vec<(Name, Name)>>,
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for SchemaDescriptionExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let mut selected = Vec::new();
+        for (_, operation) in document.operations.iter() {
+            for schema in fields_named(&operation.node.selection_set, &document, "__schema") {
+                for description in fields_named(&schema.selection_set, &document, "description") {
+                    selected.push((
+                        schema.response_key().node.clone(),
+                        description.response_key().node.clone(),
+                    ));
+                }
+            }
+        }
+        *self.selected.lock().unwrap_or_else(|p| p.into_inner()) = selected;
+        Ok(document)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        let selected =
+            std::mem::take(&mut *self.selected.lock().unwrap_or_else(|p| p.into_inner()));
+        if let Value::Object(data) = &mut response.data {
+            for (schema, description) in selected {
+                if let Some(Value::Object(schema)) = data.get_mut(&schema) {
+                    if let Some(value) = schema.get_mut(&description) {
+                        *value = Value::String(DESCRIPTION.to_owned());
+                    }
+                }
+            }
+        }
+        response
+    }
+}
+
+/// The fields named `name` of a selection set, through its fragments (at
+/// most a few levels: the document is not validated yet, and a fragment
+/// may spread itself).
+fn fields_named<'d>(
+    selections: &'d Positioned<SelectionSet>,
+    document: &'d ExecutableDocument,
+    name: &str,
+) -> Vec<&'d async_graphql::parser::types::Field> {
+    fn walk<'d>(
+        selections: &'d Positioned<SelectionSet>,
+        document: &'d ExecutableDocument,
+        name: &str,
+        depth: usize,
+        found: &mut Vec<&'d async_graphql::parser::types::Field>,
+    ) {
+        if depth > 8 {
+            return;
+        }
+        for selection in &selections.node.items {
+            match &selection.node {
+                Selection::Field(field) if field.node.name.node == name => found.push(&field.node),
+                Selection::Field(_) => {}
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        walk(
+                            &fragment.node.selection_set,
+                            document,
+                            name,
+                            depth + 1,
+                            found,
+                        );
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    walk(&inline.node.selection_set, document, name, depth + 1, found);
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(selections, document, name, 0, &mut found);
+    found
+}
