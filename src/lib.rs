@@ -56,6 +56,7 @@ impl App {
             repo: self.repo.clone(),
             options: Arc::new(http),
             token_subscriptions: Arc::default(),
+            persisted_queries: Arc::default(),
         })
     }
 }

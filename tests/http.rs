@@ -391,3 +391,70 @@ async fn the_schema_describes_itself(backend: Backend) {
     assert_eq!(data["__schema"]["queryType"]["name"], "Query");
 }
 per_backend!(the_schema_describes_itself);
+
+/// Automatic persisted queries (Apollo's protocol): a hash alone is asked
+/// for its text once, then runs, over POST and GET alike; a GET never runs
+/// a persisted mutation, and a wrong hash is refused.
+async fn persisted_queries_run_by_hash(backend: Backend) {
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn(backend).await;
+    app.seed(2).await;
+    let query = "query Count { users(first: 1) { totalCount } }";
+    let hash: String = Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+
+    let (_, body) = app.post(json!({ "extensions": persisted })).await;
+    assert_eq!(error_code(&body), "PERSISTED_QUERY_NOT_FOUND", "{body}");
+    assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+    let (_, body) = app
+        .post(json!({ "query": query, "extensions": persisted }))
+        .await;
+    assert_eq!(body["data"]["users"]["totalCount"], 2, "{body}");
+    let (_, body) = app.post(json!({ "extensions": persisted })).await;
+    assert_eq!(body["data"]["users"]["totalCount"], 2, "{body}");
+    let get = app
+        .client
+        .get(app.endpoint())
+        .query(&[("extensions", persisted.to_string())])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::OK);
+    let body: Value = get.json().await.unwrap();
+    assert_eq!(body["data"]["users"]["totalCount"], 2, "{body}");
+
+    let mutation = "mutation { createUser(input: { team: \"Hashed\" }) { __typename } }";
+    let mutation_hash: String = Sha256::digest(mutation.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let persisted_mutation =
+        json!({ "persistedQuery": { "version": 1, "sha256Hash": mutation_hash } });
+    let (_, body) = app
+        .post(json!({ "query": mutation, "extensions": persisted_mutation }))
+        .await;
+    assert_eq!(
+        body["data"]["createUser"]["__typename"], "CreateUserSuccess",
+        "{body}"
+    );
+    let get = app
+        .client
+        .get(app.endpoint())
+        .query(&[("extensions", persisted_mutation.to_string())])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    let wrong = json!({ "persistedQuery": { "version": 1, "sha256Hash": "00" } });
+    let (_, body) = app
+        .post(json!({ "query": query, "extensions": wrong }))
+        .await;
+    assert_eq!(error_code(&body), "BAD_REQUEST", "{body}");
+}
+per_backend!(persisted_queries_run_by_hash);

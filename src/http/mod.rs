@@ -34,6 +34,7 @@ use crate::graphql::AppSchema;
 use crate::repo::{Repo, Scope};
 
 pub mod openapi;
+mod persisted;
 mod playground;
 mod rest;
 mod ws;
@@ -85,6 +86,8 @@ pub struct AppState {
     pub options: std::sync::Arc<HttpOptions>,
     /// Subscriptions each token holds here (bounded per token).
     pub token_subscriptions: std::sync::Arc<ws::TokenSubscriptions>,
+    /// The texts of automatic persisted queries, by hash.
+    pub persisted_queries: std::sync::Arc<persisted::PersistedQueries>,
 }
 
 /// The service's routes.
@@ -420,17 +423,20 @@ async fn handle_graphql_get(
         Ok(scope) => scope,
         Err(response) => return response,
     };
-    let request = match async_graphql::http::parse_query_string(parameters.as_deref().unwrap_or(""))
-    {
-        Ok(request) => request,
-        Err(error) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("the query string is not a GraphQL request: {error}"),
-            );
-        }
-    };
+    let mut request =
+        match async_graphql::http::parse_query_string(parameters.as_deref().unwrap_or("")) {
+            Ok(request) => request,
+            Err(error) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    format!("the query string is not a GraphQL request: {error}"),
+                );
+            }
+        };
+    if let Err(response) = with_persisted_query(&state, &headers, &mut request, &request_id) {
+        return response;
+    }
     if operation_type(&request) == Some(OperationType::Mutation) {
         let mut response = refuse(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -521,7 +527,7 @@ async fn handle_graphql(
             "batched requests are not accepted: send one operation per request",
         );
     }
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
             return refuse(
@@ -531,7 +537,28 @@ async fn handle_graphql(
             );
         }
     };
+    if let Err(response) = with_persisted_query(&state, headers, &mut request, request_id) {
+        return response;
+    }
     run_graphql(&state, headers, request, scope, request_id).await
+}
+
+/// The request with the text of the persisted query it names (see
+/// [`persisted`]), or the GraphQL answer that it cannot be used.
+fn with_persisted_query(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &mut async_graphql::Request,
+    request_id: &str,
+) -> Result<(), Response> {
+    state
+        .persisted_queries
+        .resolve(request)
+        .map_err(|persisted::Refusal(code, message)| {
+            let error = crate::graphql::limits::refusal(code, message.to_owned());
+            let response = async_graphql::Response::from_errors(vec![error]);
+            graphql_response(headers, response, request_id)
+        })
 }
 
 /// Runs a well-formed request of `scope` and encodes its answer.
