@@ -434,7 +434,7 @@ async fn handle_graphql_get(
                 );
             }
         };
-    if let Err(response) = with_persisted_query(&state, &headers, &mut request, &request_id) {
+    if let Some(response) = with_persisted_query(&state, &headers, &mut request, &request_id) {
         return response;
     }
     if operation_type(&request) == Some(OperationType::Mutation) {
@@ -537,28 +537,24 @@ async fn handle_graphql(
             );
         }
     };
-    if let Err(response) = with_persisted_query(&state, headers, &mut request, request_id) {
+    if let Some(response) = with_persisted_query(&state, headers, &mut request, request_id) {
         return response;
     }
     run_graphql(&state, headers, request, scope, request_id).await
 }
 
-/// The request with the text of the persisted query it names (see
-/// [`persisted`]), or the GraphQL answer that it cannot be used.
+/// Gives the request the text of the persisted query it names (see
+/// [`persisted`]); the GraphQL answer when that cannot be done.
 fn with_persisted_query(
     state: &AppState,
     headers: &HeaderMap,
     request: &mut async_graphql::Request,
     request_id: &str,
-) -> Result<(), Response> {
-    state
-        .persisted_queries
-        .resolve(request)
-        .map_err(|persisted::Refusal(code, message)| {
-            let error = crate::graphql::limits::refusal(code, message.to_owned());
-            let response = async_graphql::Response::from_errors(vec![error]);
-            graphql_response(headers, response, request_id)
-        })
+) -> Option<Response> {
+    let persisted::Refusal(code, message) = state.persisted_queries.resolve(request).err()?;
+    let error = crate::graphql::limits::refusal(code, message.to_owned());
+    let response = async_graphql::Response::from_errors(vec![error]);
+    Some(graphql_response(headers, response, request_id))
 }
 
 /// Runs a well-formed request of `scope` and encodes its answer.
