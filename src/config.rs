@@ -159,6 +159,16 @@ impl Default for LiveLimits {
     }
 }
 
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event.
+    #[default]
+    Text,
+    /// One JSON object per event, its fields as keys (request_id included).
+    Json,
+}
+
 /// Flags of `usergraph serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -184,6 +194,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+
+    /// Serve `/metrics` (Prometheus text format) on this address, apart
+    /// from the API (off when not given).
+    #[arg(long, env = "USERGRAPH_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 
     /// Answer introspection queries with an error (on by default: clients
     /// and code generators need them).

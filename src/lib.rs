@@ -28,6 +28,8 @@ const PLAYGROUND_TOKEN: &str = "demo playground";
 /// An opened, migrated database with its repository.
 pub struct App {
     pub repo: Repo,
+    /// What the HTTP layer counts (`/metrics`).
+    pub metrics: Arc<http::metrics::Metrics>,
     /// True when opening created the embedded database file.
     pub created: bool,
 }
@@ -45,8 +47,14 @@ impl App {
         repo.ensure_default_environment().await?;
         Ok(App {
             repo,
+            metrics: Arc::default(),
             created: opened.created,
         })
+    }
+
+    /// The `/metrics` service, for an address of its own.
+    pub fn metrics_router(&self) -> axum::Router {
+        http::metrics::router(self.metrics.clone(), self.repo.clone())
     }
 
     /// The HTTP service over this app's repository.
@@ -57,6 +65,7 @@ impl App {
             options: Arc::new(http),
             token_subscriptions: Arc::default(),
             persisted_queries: Arc::default(),
+            metrics: self.metrics.clone(),
         })
     }
 }
@@ -131,6 +140,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         playground_token,
         shutdown: shutdown.clone(),
     };
+    if let Some(address) = args.metrics_listen {
+        let metrics = TcpListener::bind(address).await.map_err(|error| {
+            anyhow::anyhow!(
+                "cannot listen on {address} for metrics: {error} (see --metrics-listen)"
+            )
+        })?;
+        println!("metrics at http://{}/metrics", metrics.local_addr()?);
+        let router = app.metrics_router();
+        tokio::spawn(async move { axum::serve(metrics, router).await });
+    }
     // Tests and scripts read this line to find the port.
     println!("usergraph listening on http://{address}/graphql (GraphiQL: open it in a browser)");
     let stopping = Arc::new(tokio::sync::Notify::new());

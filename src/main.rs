@@ -4,7 +4,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use usergraph::config::{DatabaseArgs, ServeArgs};
+use usergraph::config::{DatabaseArgs, LogFormat, ServeArgs};
 use usergraph::repo::{Scope, SystemClock};
 use usergraph::{default_scope, App};
 
@@ -18,6 +18,16 @@ struct Cli {
     /// Flags of `serve`, the command run when none is given.
     #[command(flatten)]
     serve: ServeArgs,
+
+    /// How log lines are written to stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "USERGRAPH_LOG_FORMAT",
+        default_value_t
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -116,14 +126,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "usergraph=info,warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        // Spans' fields (the request id) on every line, flattened.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let mut out = std::io::stdout();
     match cli.command {
         None => usergraph::serve(cli.serve).await?,

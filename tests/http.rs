@@ -458,3 +458,63 @@ async fn persisted_queries_run_by_hash(backend: Backend) {
     assert_eq!(error_code(&body), "BAD_REQUEST", "{body}");
 }
 per_backend!(persisted_queries_run_by_hash);
+
+/// `/metrics` counts requests by operation and outcome (GraphQL and REST),
+/// on its own address only.
+async fn metrics_count_operations_and_outcomes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(1).await.remove(0);
+    let version = app.read_user(&id).await["updatedAt"].clone();
+    let update = "mutation Rename($id: ID!, $v: DateTime!, $input: UpdateUserInput!) { \
+        updateUser(id: $id, expectedUpdatedAt: $v, input: $input) { __typename } }";
+    let run = |input: Value, version: &Value| {
+        json!({ "query": update, "operationName": "Rename",
+                "variables": { "id": id, "v": version, "input": input } })
+    };
+    let (_, body) = app.post(run(json!({ "team": "A" }), &version)).await;
+    assert_eq!(
+        body["data"]["updateUser"]["__typename"],
+        "UpdateUserSuccess"
+    );
+    let (_, body) = app.post(run(json!({ "team": "B" }), &version)).await;
+    assert_eq!(body["data"]["updateUser"]["__typename"], "UpdateConflict");
+    let current = app.read_user(&id).await["updatedAt"].clone();
+    let (_, body) = app.post(run(json!({ "email": "nope" }), &current)).await;
+    assert_eq!(body["data"]["updateUser"]["__typename"], "ValidationFailed");
+    app.post(json!({ "query": "query Broken { nope }", "operationName": "Broken" }))
+        .await;
+    let rest = app
+        .client
+        .get(format!("http://{}/users/{id}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), StatusCode::OK);
+
+    let metrics = reqwest::get(format!("http://{}/metrics", app.metrics_address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"usergraph_requests_total{operation="Rename",outcome="success"} 1"#,
+        r#"usergraph_requests_total{operation="Rename",outcome="conflict"} 1"#,
+        r#"usergraph_requests_total{operation="Rename",outcome="validation_failed"} 1"#,
+        r#"usergraph_requests_total{operation="Broken",outcome="error"} 1"#,
+        r#"usergraph_requests_total{operation="REST GET user",outcome="success"} 1"#,
+        r#"usergraph_db_connections{state="max"} 16"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+    assert!(metrics.contains("usergraph_request_duration_seconds_bucket{le=\"+Inf\"}"));
+    assert!(metrics.contains("usergraph_sql_statements_total "));
+    let api = app
+        .client
+        .get(format!("http://{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+}
+per_backend!(metrics_count_operations_and_outcomes);

@@ -95,6 +95,14 @@ pub enum Conn {
     Sqlite(Object<SqliteConn>),
 }
 
+/// The pool's connections (see [`Db::pool_status`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    pub in_use: usize,
+    pub idle: usize,
+    pub max: usize,
+}
+
 /// What [`Db::open`] found.
 pub struct Opened {
     pub db: Db,
@@ -197,6 +205,19 @@ impl Db {
             Pools::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
         }
         .map_err(|e| DbError::Pool(e.to_string()))
+    }
+
+    /// How many connections are open and at work, open and idle, and at most.
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = match &self.pools {
+            Pools::Pg(pool) => pool.status(),
+            Pools::Sqlite(pool) => pool.status(),
+        };
+        PoolStatus {
+            in_use: status.size.saturating_sub(status.available),
+            idle: status.available,
+            max: status.max_size,
+        }
     }
 
     /// Whether every connection the pool may open is open and in use: new

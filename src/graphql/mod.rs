@@ -9,6 +9,7 @@ mod inputs;
 pub mod limits;
 pub mod loaders;
 mod mutation;
+mod outcome;
 mod parse_cache;
 mod query;
 mod response_order;
@@ -20,6 +21,7 @@ mod types;
 use async_graphql::{Schema, SchemaBuilder};
 
 pub use mutation::MutationRoot;
+pub use outcome::{Outcome, OutcomeSlot};
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::enums::FieldErrorCode;
 use super::errors::repo_failure;
 use super::inputs::{CreateUserInput, UpdateUserInput};
+use super::outcome::{record, Outcome};
 use super::query::parse_id;
 use super::scalars::Timestamp;
 use super::types::{selected_relations, User};
@@ -123,7 +124,21 @@ fn validation_failed(errors: Vec<domain::FieldError>) -> ValidationFailed {
 }
 
 /// The GraphQL result of a compare-and-set write on user `id`.
-fn update_result(id: ID, expected: Timestamp, outcome: UpdateOutcome) -> UpdateUserResult {
+fn update_result(
+    ctx: &Context<'_>,
+    id: ID,
+    expected: Timestamp,
+    outcome: UpdateOutcome,
+) -> UpdateUserResult {
+    record(
+        ctx,
+        match &outcome {
+            UpdateOutcome::Updated(_) => Outcome::Success,
+            UpdateOutcome::Conflict(_) => Outcome::Conflict,
+            UpdateOutcome::NotFound => Outcome::NotFound,
+            UpdateOutcome::Invalid(_) => Outcome::ValidationFailed,
+        },
+    );
     match outcome {
         UpdateOutcome::Updated(snapshot) => {
             UpdateUserResult::UpdateUserSuccess(UpdateUserSuccess {
@@ -149,6 +164,7 @@ async fn change_child(
     change: fn(Uuid) -> ChildChange,
 ) -> Result<UpdateUserResult> {
     let Some(user) = parse_id(&user_id) else {
+        record(ctx, Outcome::NotFound);
         return Ok(UpdateUserResult::UserNotFound(user_not_found(user_id)));
     };
     // The nil UUID is never assigned (ids are random v4), so an id that is
@@ -160,7 +176,7 @@ async fn change_child(
         .change_child(*scope, user, expected.0, change(child))
         .await
         .map_err(repo_failure)?;
-    Ok(update_result(user_id, expected, outcome))
+    Ok(update_result(ctx, user_id, expected, outcome))
 }
 
 /// The write operations.
@@ -182,6 +198,7 @@ impl MutationRoot {
         input: UpdateUserInput,
     ) -> Result<UpdateUserResult> {
         let Some(user_id) = parse_id(&id) else {
+            record(ctx, Outcome::NotFound);
             return Ok(UpdateUserResult::UserNotFound(user_not_found(id)));
         };
         let repo = ctx.data::<Repo>()?;
@@ -196,7 +213,7 @@ impl MutationRoot {
             )
             .await
             .map_err(repo_failure)?;
-        Ok(update_result(id, expected_updated_at, outcome))
+        Ok(update_result(ctx, id, expected_updated_at, outcome))
     }
 
     /// Creates a user in your environment.
@@ -211,6 +228,13 @@ impl MutationRoot {
             .create_user(*scope, input.into_patch())
             .await
             .map_err(repo_failure)?;
+        record(
+            ctx,
+            match &outcome {
+                CreateOutcome::Created(_) => Outcome::Success,
+                CreateOutcome::Invalid(_) => Outcome::ValidationFailed,
+            },
+        );
         Ok(match outcome {
             CreateOutcome::Created(snapshot) => {
                 CreateUserResult::CreateUserSuccess(CreateUserSuccess {
@@ -235,6 +259,7 @@ impl MutationRoot {
         expected_updated_at: Timestamp,
     ) -> Result<DeleteUserResult> {
         let Some(user_id) = parse_id(&id) else {
+            record(ctx, Outcome::NotFound);
             return Ok(DeleteUserResult::UserNotFound(user_not_found(id)));
         };
         let repo = ctx.data::<Repo>()?;
@@ -243,6 +268,14 @@ impl MutationRoot {
             .delete_user(*scope, user_id, expected_updated_at.0)
             .await
             .map_err(repo_failure)?;
+        record(
+            ctx,
+            match &outcome {
+                DeleteOutcome::Deleted => Outcome::Success,
+                DeleteOutcome::Conflict(_) => Outcome::Conflict,
+                DeleteOutcome::NotFound => Outcome::NotFound,
+            },
+        );
         Ok(match outcome {
             DeleteOutcome::Deleted => DeleteUserResult::DeleteUserSuccess(DeleteUserSuccess { id }),
             DeleteOutcome::Conflict(current) => {

@@ -86,6 +86,7 @@ impl QueryRoot {
         #[graphql(desc = "The user's id; null when no user of your environment has it.")] id: ID,
     ) -> Result<Option<User>> {
         let Some(id) = parse_id(&id) else {
+            super::outcome::record(ctx, super::outcome::Outcome::NotFound);
             return Ok(None);
         };
         let repo = ctx.data::<Repo>()?;
@@ -96,6 +97,9 @@ impl QueryRoot {
             .user_with_children(*scope, id, &relations)
             .await
             .map_err(repo_failure)?;
+        if user.is_none() {
+            super::outcome::record(ctx, super::outcome::Outcome::NotFound);
+        }
         Ok(user.map(User::from_snapshot))
     }
 

@@ -30,9 +30,10 @@ use crate::graphql::errors::{
     DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, INTERNAL_SERVER_ERROR,
 };
 use crate::graphql::loaders::request_loader;
-use crate::graphql::AppSchema;
+use crate::graphql::{AppSchema, Outcome, OutcomeSlot};
 use crate::repo::{Repo, Scope};
 
+pub mod metrics;
 pub mod openapi;
 mod persisted;
 mod playground;
@@ -88,6 +89,26 @@ pub struct AppState {
     pub token_subscriptions: std::sync::Arc<ws::TokenSubscriptions>,
     /// The texts of automatic persisted queries, by hash.
     pub persisted_queries: std::sync::Arc<persisted::PersistedQueries>,
+    pub metrics: std::sync::Arc<metrics::Metrics>,
+}
+
+/// Runs a request on the schema, and counts it in the metrics under
+/// `operation` with the outcome its resolvers recorded.
+pub(crate) async fn execute(
+    state: &AppState,
+    request: async_graphql::Request,
+    operation: Option<&str>,
+) -> async_graphql::Response {
+    let started = std::time::Instant::now();
+    let slot = OutcomeSlot::default();
+    let response = state.schema.execute(request.data(slot.clone())).await;
+    let outcome = if response.errors.is_empty() {
+        slot.get().unwrap_or(Outcome::Success)
+    } else {
+        Outcome::Error
+    };
+    state.metrics.observe(operation, outcome, started.elapsed());
+    response
 }
 
 /// The service's routes.
@@ -591,8 +612,9 @@ async fn run_graphql(
         );
     }
 
+    let operation = request.operation_name.clone();
     let request = request.data(request_loader(&state.repo)).data(scope);
-    let response = state.schema.execute(request).await;
+    let response = execute(state, request, operation.as_deref()).await;
     graphql_response(headers, response, request_id)
 }
 

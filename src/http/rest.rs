@@ -178,7 +178,15 @@ async fn update(
         "expectedUpdatedAt": format_instant(&expected),
         "input": input,
     });
-    let mut data = match execute(&state, scope, &CONTRACT.update_operation, variables).await {
+    let mut data = match execute(
+        &state,
+        scope,
+        &CONTRACT.update_operation,
+        variables,
+        "REST PATCH user",
+    )
+    .await
+    {
         Ok(data) => data,
         Err(failure) => return failure.into_problem(&request_id).into_response(),
     };
@@ -311,23 +319,32 @@ impl Failure {
 
 /// The user as `GET` shows it, or `None` when the scope holds no such user.
 async fn current_user(state: &AppState, scope: Scope, id: &str) -> Result<Option<Value>, Failure> {
-    let data = execute(state, scope, &CONTRACT.read_operation, json!({ "id": id })).await?;
+    let data = execute(
+        state,
+        scope,
+        &CONTRACT.read_operation,
+        json!({ "id": id }),
+        "REST GET user",
+    )
+    .await?;
     Ok(data.get("user").filter(|user| user.is_object()).cloned())
 }
 
-/// Runs one of the contract's operations; `Err` when it failed (already
+/// Runs one of the contract's operations (counted in the metrics under
+/// `label`); `Err` when it failed (already
 /// logged by the resolver, or here when the operation itself was refused).
 async fn execute(
     state: &AppState,
     scope: Scope,
     operation: &str,
     variables: Value,
+    label: &str,
 ) -> Result<Map<String, Value>, Failure> {
     let request = async_graphql::Request::new(operation)
         .variables(Variables::from_json(variables))
         .data(request_loader(&state.repo))
         .data(scope);
-    let response = state.schema.execute(request).await;
+    let response = super::execute(state, request, Some(label)).await;
     if !response.errors.is_empty() {
         let errors = &response.errors;
         if errors.iter().any(|e| has_code(e, DATABASE_UNAVAILABLE)) {

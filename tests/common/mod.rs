@@ -143,6 +143,8 @@ impl TestDb {
 pub struct TestApp {
     pub backend: Backend,
     pub address: std::net::SocketAddr,
+    /// Where `/metrics` is served (an address of its own, as in `serve`).
+    pub metrics_address: std::net::SocketAddr,
     pub url: DatabaseUrl,
     pub repo: Repo,
     /// Sends `Authorization: Bearer <token>` with every request.
@@ -248,9 +250,16 @@ impl TestApp {
         let address = listener.local_addr().expect("address");
         let router = app.router(&setup.schema, setup.http);
         tokio::spawn(async move { axum::serve(listener, router).await });
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let metrics_address = metrics.local_addr().expect("address");
+        let metrics_router = app.metrics_router();
+        tokio::spawn(async move { axum::serve(metrics, metrics_router).await });
         TestApp {
             backend,
             address,
+            metrics_address,
             url,
             repo: app.repo,
             client: client_with_token(&token),
