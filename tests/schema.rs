@@ -283,3 +283,63 @@ fn the_guard_tells_breaking_from_safe() {
         ]
     );
 }
+
+/// Every field, argument, input field and enum value of the public API is
+/// described: `schema.graphql` is what front-end developers read.
+#[test]
+fn every_field_and_argument_is_described() {
+    use async_graphql::parser::types::{InterfaceType, ObjectType, TypeKind, TypeSystemDefinition};
+    let document = async_graphql::parser::parse_schema(include_str!("../schema.graphql"))
+        .expect("an SDL document");
+    let mut undescribed = Vec::new();
+    for definition in document.definitions {
+        let TypeSystemDefinition::Type(ty) = definition else {
+            continue;
+        };
+        let name = ty.node.name.node.as_str();
+        let mut check = |what: String, described: bool| {
+            if !described {
+                undescribed.push(what);
+            }
+        };
+        match &ty.node.kind {
+            TypeKind::Object(ObjectType { fields, .. })
+            | TypeKind::Interface(InterfaceType { fields, .. }) => {
+                for field in fields {
+                    let field_name = &field.node.name.node;
+                    check(
+                        format!("{name}.{field_name}"),
+                        field.node.description.is_some(),
+                    );
+                    for argument in &field.node.arguments {
+                        let argument_name = &argument.node.name.node;
+                        check(
+                            format!("{name}.{field_name}({argument_name})"),
+                            argument.node.description.is_some(),
+                        );
+                    }
+                }
+            }
+            TypeKind::InputObject(input) => {
+                for field in &input.fields {
+                    let field_name = &field.node.name.node;
+                    check(
+                        format!("{name}.{field_name}"),
+                        field.node.description.is_some(),
+                    );
+                }
+            }
+            TypeKind::Enum(values) => {
+                for value in &values.values {
+                    let value_name = &value.node.value.node;
+                    check(
+                        format!("{name}.{value_name}"),
+                        value.node.description.is_some(),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(undescribed.is_empty(), "no description: {undescribed:?}");
+}

@@ -8,19 +8,33 @@ use crate::domain;
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::Chain")]
 pub enum Chain {
+    /// Ethereum.
     Eth,
+    /// Another EVM-compatible chain.
     Evm,
+    /// Flow.
     Flow,
+    /// Solana.
     Sol,
+    /// Algorand.
     Algo,
+    /// Starknet.
     Stark,
+    /// Cosmos.
     Cosmos,
+    /// Bitcoin.
     Btc,
+    /// Eclipse.
     Eclipse,
+    /// Sui.
     Sui,
+    /// Spark.
     Spark,
+    /// Tron.
     Tron,
+    /// Aptos.
     Aptos,
+    /// TON.
     Ton,
 }
 
@@ -28,7 +42,9 @@ pub enum Chain {
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::MfaBackupCodeAcknowledgement")]
 pub enum MfaBackupCodeAcknowledgement {
+    /// Backup codes shown, not yet acknowledged.
     Pending,
+    /// Backup codes acknowledged.
     Complete,
 }
 
@@ -36,10 +52,15 @@ pub enum MfaBackupCodeAcknowledgement {
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::CredentialFormat")]
 pub enum CredentialFormat {
+    /// A wallet's signature.
     Blockchain,
+    /// An email address, by a code sent to it.
     Email,
+    /// An account at an OAuth provider.
     Oauth,
+    /// A phone number, by a code sent to it.
     PhoneNumber,
+    /// A passkey (WebAuthn).
     Passkey,
 }
 
@@ -47,7 +68,9 @@ pub enum CredentialFormat {
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::MfaDeviceKind")]
 pub enum MfaDeviceKind {
+    /// An authenticator app (time-based one-time passwords).
     Totp,
+    /// A passkey (WebAuthn).
     Passkey,
 }
 
@@ -55,9 +78,13 @@ pub enum MfaDeviceKind {
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::ChainalysisRisk")]
 pub enum ChainalysisRisk {
+    /// Low risk.
     Low,
+    /// Medium risk.
     Medium,
+    /// High risk.
     High,
+    /// Severe risk.
     Severe,
 }
 

@@ -19,6 +19,7 @@ macro_rules! user_input {
         #[derive(InputObject, Debug, Default)]
         pub struct $name {
             $($(#[$field_meta])* pub $field: $ty,)*
+            /// The user's scope, as the application defines it; at most 255 characters, not blank.
             pub scope: MaybeUndefined<String>,
             /// Cannot be null.
             pub new_user: MaybeUndefined<bool>,
@@ -26,11 +27,17 @@ macro_rules! user_input {
             pub first_visit: MaybeUndefined<Timestamp>,
             /// Cannot be null; not earlier than firstVisit.
             pub last_visit: MaybeUndefined<Timestamp>,
+            /// A name the user goes by; at most 255 characters, not blank.
             pub alias: MaybeUndefined<String>,
+            /// The user's first name; at most 255 characters, not blank.
             pub first_name: MaybeUndefined<String>,
+            /// The user's last name; at most 255 characters, not blank.
             pub last_name: MaybeUndefined<String>,
+            /// The user's job title; at most 255 characters, not blank.
             pub job_title: MaybeUndefined<String>,
+            /// The user's T-shirt size; at most 255 characters, not blank.
             pub t_shirt_size: MaybeUndefined<String>,
+            /// The user's team; at most 255 characters, not blank.
             pub team: MaybeUndefined<String>,
             /// ISO 3166-1 alpha-2 code.
             pub country: MaybeUndefined<String>,
@@ -38,25 +45,39 @@ macro_rules! user_input {
             pub email: MaybeUndefined<String>,
             /// E.164: '+' then 2 to 15 digits, the first not 0.
             pub phone_number: MaybeUndefined<String>,
+            /// Whether the user accepted the environment's policies.
             pub policies_consent: MaybeUndefined<bool>,
             /// Letters, digits, '_' and '-'; unique within the environment, ignoring case.
             pub username: MaybeUndefined<String>,
             /// A JSON object of at most 16 KiB.
             pub metadata: MaybeUndefined<JsonObject>,
+            /// Whether the user has acknowledged their MFA backup codes.
             pub mfa_backup_code_acknowledgement: MaybeUndefined<MfaBackupCodeAcknowledgement>,
+            /// A Bitcoin wallet address; at most 255 characters, not blank.
             pub btc_wallet: MaybeUndefined<String>,
+            /// A Kadena wallet address; at most 255 characters, not blank.
             pub kda_wallet: MaybeUndefined<String>,
+            /// A Litecoin wallet address; at most 255 characters, not blank.
             pub ltc_wallet: MaybeUndefined<String>,
+            /// A Nervos CKB wallet address; at most 255 characters, not blank.
             pub ckb_wallet: MaybeUndefined<String>,
+            /// A Kaspa wallet address; at most 255 characters, not blank.
             pub kas_wallet: MaybeUndefined<String>,
+            /// A Dogecoin wallet address; at most 255 characters, not blank.
             pub doge_wallet: MaybeUndefined<String>,
+            /// Whether the user wants notifications by email.
             pub email_notification: MaybeUndefined<bool>,
+            /// Whether the user wants notifications on Discord.
             pub discord_notification: MaybeUndefined<bool>,
+            /// Whether the user wants the newsletter.
             pub newsletter_notification: MaybeUndefined<bool>,
             /// At most 100 entries, none blank.
             pub lists: MaybeUndefined<Vec<String>>,
+            /// The public key of the user's primary wallet; at most 255 characters, not blank.
             pub wallet_public_key: MaybeUndefined<String>,
+            /// The name of the user's primary wallet; at most 255 characters, not blank.
             pub wallet: MaybeUndefined<String>,
+            /// The chain of the user's primary wallet.
             pub chain: MaybeUndefined<Chain>,
         }
 

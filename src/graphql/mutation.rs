@@ -18,12 +18,14 @@ use crate::repo::{
 /// The user after a successful update.
 #[derive(SimpleObject)]
 pub struct UpdateUserSuccess {
+    /// The user as written, with its nested records.
     pub user: User,
 }
 
 /// The user changed since the version the client holds; nothing was written.
 #[derive(SimpleObject)]
 pub struct UpdateConflict {
+    /// What happened, for people.
     pub message: String,
     /// The version the client sent.
     pub expected_updated_at: Timestamp,
@@ -34,14 +36,18 @@ pub struct UpdateConflict {
 /// No user with this id in your environment.
 #[derive(SimpleObject)]
 pub struct UserNotFound {
+    /// What happened, for people.
     pub message: String,
+    /// The id asked for.
     pub id: ID,
 }
 
 /// The input broke one or more rules; nothing was written.
 #[derive(SimpleObject)]
 pub struct ValidationFailed {
+    /// How many fields were refused, for people.
     pub message: String,
+    /// Every refused field, each with its reason.
     pub field_errors: Vec<FieldError>,
 }
 
@@ -52,6 +58,7 @@ pub struct FieldError {
     pub field: String,
     /// Why it was refused; a stable code to switch on.
     pub code: FieldErrorCode,
+    /// The reason, for people.
     pub message: String,
 }
 
@@ -77,6 +84,7 @@ pub enum UpdateUserResult {
 /// The user was created.
 #[derive(SimpleObject)]
 pub struct CreateUserSuccess {
+    /// The new user.
     pub user: User,
 }
 
@@ -90,6 +98,7 @@ pub enum CreateUserResult {
 /// The user and its nested records were deleted.
 #[derive(SimpleObject)]
 pub struct DeleteUserSuccess {
+    /// The id of the deleted user.
     pub id: ID,
 }
 
@@ -182,6 +191,8 @@ async fn change_child(
 /// The write operations.
 pub struct MutationRoot;
 
+/// The write operations: each changes a user only if it is still at the
+/// version the client holds.
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Applies a partial update if `expectedUpdatedAt` is still the user's

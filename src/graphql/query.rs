@@ -77,6 +77,7 @@ fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
 /// The read operations.
 pub struct QueryRoot;
 
+/// The read operations: users of your environment, one or a page at a time.
 #[Object(name = "Query")]
 impl QueryRoot {
     /// The user with this id, or null when there is none in your environment.

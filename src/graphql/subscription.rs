@@ -38,8 +38,11 @@ const REMEMBERED_USERS: usize = 10_000;
 /// What changed.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum UserEventKind {
+    /// The user was created.
     Created,
+    /// The user's fields or nested records changed.
     Updated,
+    /// The user was deleted.
     Deleted,
 }
 
@@ -65,6 +68,7 @@ pub struct UserChanged {
 /// The user was deleted.
 #[derive(SimpleObject)]
 pub struct UserDeleted {
+    /// The id of the deleted user.
     pub id: ID,
 }
 
@@ -73,6 +77,7 @@ pub struct UserDeleted {
 /// refetch what you show.
 #[derive(SimpleObject)]
 pub struct EventsMissed {
+    /// What happened, for people.
     pub message: String,
 }
 
@@ -107,6 +112,7 @@ pub struct UserEventsFilter {
 /// The live operations.
 pub struct SubscriptionRoot;
 
+/// Live updates, over a WebSocket on `/graphql` (graphql-transport-ws).
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Every committed change of the user (see `UserUpdate`), in commit
