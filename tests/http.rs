@@ -6,6 +6,17 @@ use common::{error_code, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// `GET /graphql` with these query-string parameters, asking for JSON.
+async fn get_json(app: &TestApp, parameters: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .get(app.endpoint())
+        .query(parameters)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("an answer")
+}
+
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 async fn raw(
@@ -185,14 +196,7 @@ async fn get_runs_queries_only(backend: Backend) {
     let mutation = format!(
         "mutation {{ deleteUser(id: \"{id}\", expectedUpdatedAt: \"2026-01-01T00:00:00Z\") {{ __typename }} }}"
     );
-    let response = app
-        .client
-        .get(app.endpoint())
-        .query(&[("query", mutation.as_str())])
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let response = get_json(&app, &[("query", mutation.as_str())]).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()["allow"], "POST");
     assert_eq!(app.read_user(&id).await["id"], id.as_str(), "not deleted");
@@ -400,10 +404,13 @@ async fn persisted_queries_run_by_hash(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.seed(2).await;
     let query = "query Count { users(first: 1) { totalCount } }";
-    let hash: String = Sha256::digest(query.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = |text: &str| -> String {
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let hash = sha256(query);
     let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
 
     let (_, body) = app.post(json!({ "extensions": persisted })).await;
@@ -415,23 +422,13 @@ async fn persisted_queries_run_by_hash(backend: Backend) {
     assert_eq!(body["data"]["users"]["totalCount"], 2, "{body}");
     let (_, body) = app.post(json!({ "extensions": persisted })).await;
     assert_eq!(body["data"]["users"]["totalCount"], 2, "{body}");
-    let get = app
-        .client
-        .get(app.endpoint())
-        .query(&[("extensions", persisted.to_string())])
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let get = get_json(&app, &[("extensions", &persisted.to_string())]).await;
     assert_eq!(get.status(), StatusCode::OK);
     let body: Value = get.json().await.unwrap();
     assert_eq!(body["data"]["users"]["totalCount"], 2, "{body}");
 
     let mutation = "mutation { createUser(input: { team: \"Hashed\" }) { __typename } }";
-    let mutation_hash: String = Sha256::digest(mutation.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let mutation_hash = sha256(mutation);
     let persisted_mutation =
         json!({ "persistedQuery": { "version": 1, "sha256Hash": mutation_hash } });
     let (_, body) = app
@@ -441,14 +438,7 @@ async fn persisted_queries_run_by_hash(backend: Backend) {
         body["data"]["createUser"]["__typename"], "CreateUserSuccess",
         "{body}"
     );
-    let get = app
-        .client
-        .get(app.endpoint())
-        .query(&[("extensions", persisted_mutation.to_string())])
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let get = get_json(&app, &[("extensions", &persisted_mutation.to_string())]).await;
     assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     let wrong = json!({ "persistedQuery": { "version": 1, "sha256Hash": "00" } });
