@@ -337,7 +337,25 @@ async fn the_protocol_refuses_with_its_close_codes(backend: Backend) {
     let mut ws = WsClient::initialised(address, &app.token).await;
     ws.init(bearer(&app.token)).await;
     assert_eq!(ws.closed().await, 4429);
-    // An id in use.
+    // Variables that are not an object.
+    let mut ws = WsClient::initialised(address, &app.token).await;
+    ws.send(json!({ "id": "v", "type": "subscribe",
+        "payload": { "query": USER_EVENTS, "variables": "oops" } }))
+        .await;
+    assert_eq!(ws.closed().await, 4400);
+    // An id is free again as soon as the client completes it.
+    let mut ws = WsClient::initialised(address, &app.token).await;
+    ws.subscribe("again", USER_EVENTS, json!({})).await;
+    ws.send(json!({ "type": "complete", "id": "again" })).await;
+    ws.subscribe("again", USER_EVENTS, json!({})).await;
+    ws.completed("again").await;
+    assert_eq!(ws.recv_within(Duration::from_millis(300)).await, None);
+    // An id in use (a long one: the close reason is cut to fit its frame).
+    let long_id = "x".repeat(500);
+    let mut ws = WsClient::initialised(address, &app.token).await;
+    ws.subscribe(&long_id, USER_EVENTS, json!({})).await;
+    ws.subscribe(&long_id, USER_EVENTS, json!({})).await;
+    assert_eq!(ws.closed().await, 4409);
     let mut ws = WsClient::initialised(address, &app.token).await;
     ws.subscribe("same", USER_EVENTS, json!({})).await;
     ws.subscribe("same", USER_EVENTS, json!({})).await;

@@ -25,6 +25,13 @@ use futures_util::StreamExt;
 /// Most documents whose plans are remembered; when full, it starts again.
 const CAPACITY: usize = 256;
 
+/// Most selections a plan may visit. Fragments are inlined, and a document
+/// is planned before it is validated, so one whose fragments spread each
+/// other many times over must not cost exponential work: past this, the
+/// document gets no plan (its responses keep async-graphql's order, and
+/// validation refuses such a document anyway).
+const MAX_VISITS: usize = 10_000;
+
 /// The response keys of a selection set in query order, each with the plan
 /// of its own selection (merged over the places that select it).
 #[derive(Debug, Default)]
@@ -140,31 +147,31 @@ impl Extension for ResponseOrderExtension {
 
 fn plans_of(document: &ExecutableDocument) -> Plans {
     let fragments = &document.fragments;
-    match &document.operations {
+    let mut visits = MAX_VISITS;
+    let mut plan_of = |selections| {
+        let mut plan = Plan::default();
+        add(
+            &mut plan,
+            selections,
+            fragments,
+            &mut Vec::new(),
+            &mut visits,
+        );
+        plan
+    };
+    let plans = match &document.operations {
         DocumentOperations::Single(operation) => {
-            let mut plan = Plan::default();
-            add(
-                &mut plan,
-                &operation.node.selection_set,
-                fragments,
-                &mut Vec::new(),
-            );
-            HashMap::from([(None, plan)])
+            HashMap::from([(None, plan_of(&operation.node.selection_set))])
         }
         DocumentOperations::Multiple(operations) => operations
             .iter()
-            .map(|(name, operation)| {
-                let mut plan = Plan::default();
-                add(
-                    &mut plan,
-                    &operation.node.selection_set,
-                    fragments,
-                    &mut Vec::new(),
-                );
-                (Some(name.clone()), plan)
-            })
+            .map(|(name, operation)| (Some(name.clone()), plan_of(&operation.node.selection_set)))
             .collect(),
+    };
+    if visits == 0 {
+        return Plans::new();
     }
+    plans
 }
 
 /// Adds a selection set's keys to `plan`. `within` holds the fragments
@@ -175,8 +182,13 @@ fn add(
     selections: &Positioned<SelectionSet>,
     fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
     within: &mut Vec<Name>,
+    visits: &mut usize,
 ) {
     for selection in &selections.node.items {
+        if *visits == 0 {
+            return;
+        }
+        *visits -= 1;
         match &selection.node {
             Selection::Field(field) => {
                 let key = &field.node.response_key().node;
@@ -190,7 +202,7 @@ fn add(
                 };
                 if !field.node.selection_set.node.items.is_empty() {
                     let nested = plan.nested[index].get_or_insert_with(Plan::default);
-                    add(nested, &field.node.selection_set, fragments, within);
+                    add(nested, &field.node.selection_set, fragments, within, visits);
                 }
             }
             Selection::FragmentSpread(spread) => {
@@ -200,12 +212,18 @@ fn add(
                 }
                 if let Some(fragment) = fragments.get(name) {
                     within.push(name.clone());
-                    add(plan, &fragment.node.selection_set, fragments, within);
+                    add(
+                        plan,
+                        &fragment.node.selection_set,
+                        fragments,
+                        within,
+                        visits,
+                    );
                     within.pop();
                 }
             }
             Selection::InlineFragment(inline) => {
-                add(plan, &inline.node.selection_set, fragments, within);
+                add(plan, &inline.node.selection_set, fragments, within, visits);
             }
         }
     }
@@ -292,6 +310,18 @@ mod tests {
             unreachable!()
         };
         assert_eq!(keys(&list[0]), ["y", "x"]);
+    }
+
+    #[test]
+    fn fragments_spread_many_times_over_get_no_plan() {
+        // Each fragment spreads the next twice: 2^30 selections inlined.
+        let mut query = String::from("{ ...F0 }");
+        for n in 0..30 {
+            query += &format!(" fragment F{n} on Query {{ a ...F{m} ...F{m} }}", m = n + 1);
+        }
+        query += " fragment F30 on Query { a }";
+        let document = async_graphql::parser::parse_query(&query).unwrap();
+        assert!(plans_of(&document).is_empty());
     }
 
     #[test]

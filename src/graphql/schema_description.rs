@@ -83,8 +83,9 @@ impl Extension for SchemaDescriptionExtension {
 }
 
 /// The fields named `name` of a selection set, through its fragments (at
-/// most a few levels: the document is not validated yet, and a fragment
-/// may spread itself).
+/// most a few levels and a bounded number of selections: the document is
+/// not validated yet, and its fragments may spread themselves or each other
+/// many times over).
 fn fields_named<'d>(
     selections: &'d Positioned<SelectionSet>,
     document: &'d ExecutableDocument,
@@ -95,12 +96,17 @@ fn fields_named<'d>(
         document: &'d ExecutableDocument,
         name: &str,
         depth: usize,
+        visits: &mut usize,
         found: &mut Vec<&'d async_graphql::parser::types::Field>,
     ) {
         if depth > 8 {
             return;
         }
         for selection in &selections.node.items {
+            if *visits == 0 {
+                return;
+            }
+            *visits -= 1;
             match &selection.node {
                 Selection::Field(field) if field.node.name.node == name => found.push(&field.node),
                 Selection::Field(_) => {}
@@ -112,17 +118,26 @@ fn fields_named<'d>(
                             document,
                             name,
                             depth + 1,
+                            visits,
                             found,
                         );
                     }
                 }
                 Selection::InlineFragment(inline) => {
-                    walk(&inline.node.selection_set, document, name, depth + 1, found);
+                    walk(
+                        &inline.node.selection_set,
+                        document,
+                        name,
+                        depth + 1,
+                        visits,
+                        found,
+                    );
                 }
             }
         }
     }
     let mut found = Vec::new();
-    walk(selections, document, name, 0, &mut found);
+    let mut visits = 10_000;
+    walk(selections, document, name, 0, &mut visits, &mut found);
     found
 }

@@ -39,8 +39,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Counts a finished GraphQL or REST request.
-    pub fn observe(&self, operation: Option<&str>, outcome: Outcome, took: Duration) {
-        let operation = operation.unwrap_or("anonymous");
+    pub fn observe(&self, operation: &str, outcome: Outcome, took: Duration) {
         {
             let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
             let known = requests.len() < MAX_OPERATIONS
@@ -74,7 +73,11 @@ impl Metrics {
             .collect();
         requests.sort();
         for (operation, outcome, count) in requests {
-            let operation = operation.replace('\\', "\\\\").replace('"', "\\\"");
+            // A label value must not break its line, whatever it holds.
+            let operation = operation
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
             let _ = writeln!(
                 out,
                 "usergraph_requests_total{{operation=\"{operation}\",outcome=\"{outcome}\"}} {count}"

@@ -107,6 +107,14 @@ pub(crate) async fn execute(
     } else {
         Outcome::Error
     };
+    // Clients choose the name: it labels the request only when an
+    // operation of that name ran.
+    let ran = response.data != async_graphql::Value::Null;
+    let operation = match operation {
+        Some(name) if ran => name,
+        Some(_) => "unknown",
+        None => "anonymous",
+    };
     state.metrics.observe(operation, outcome, started.elapsed());
     response
 }
@@ -572,7 +580,10 @@ fn with_persisted_query(
     request: &mut async_graphql::Request,
     request_id: &str,
 ) -> Option<Response> {
-    let persisted::Refusal(code, message) = state.persisted_queries.resolve(request).err()?;
+    let persisted::Refusal(code, message) = state
+        .persisted_queries
+        .resolve(request, state.options.limits.max_query_bytes)
+        .err()?;
     let error = crate::graphql::limits::refusal(code, message.to_owned());
     let response = async_graphql::Response::from_errors(vec![error]);
     Some(graphql_response(headers, response, request_id))

@@ -16,8 +16,8 @@ use async_graphql::Request;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// Most queries remembered; with the query size limit (32 KiB by default)
-/// this bounds the memory they take. When full, it starts again empty and
+/// Most queries remembered; with the query size limit (32 KiB by default),
+/// which a text must meet to be remembered, this bounds their memory. When full, it starts again empty and
 /// clients send their texts again.
 const CAPACITY: usize = 1024;
 
@@ -42,8 +42,13 @@ impl PersistedQueries {
     }
 
     /// Fills in the text of a request that names a persisted query, and
-    /// remembers the text of one that sends both.
-    pub(super) fn resolve(&self, request: &mut Request) -> Result<(), Refusal> {
+    /// remembers the text of one that sends both (if it is no longer than
+    /// `max_query_bytes`, the longest query the server runs).
+    pub(super) fn resolve(
+        &self,
+        request: &mut Request,
+        max_query_bytes: usize,
+    ) -> Result<(), Refusal> {
         let Some(extension) = request.extensions.remove("persistedQuery") else {
             return Ok(());
         };
@@ -71,6 +76,12 @@ impl PersistedQueries {
                     "PersistedQueryNotFound",
                 )),
             };
+        }
+        if request.query.len() > max_query_bytes {
+            return Err(Refusal(
+                "QUERY_TOO_LARGE",
+                "the query is longer than the server runs",
+            ));
         }
         let actual: String = Sha256::digest(request.query.as_bytes())
             .iter()

@@ -175,9 +175,16 @@ impl Closing {
     }
 
     fn frame(self) -> Message {
+        // A control frame holds at most 125 bytes: the code and 123 of reason.
+        let mut reason = self.1;
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
         Message::Close(Some(CloseFrame {
             code: self.0,
-            reason: self.1.into(),
+            reason: reason.into(),
         }))
     }
 }
@@ -200,6 +207,9 @@ struct Guard {
     granted: Arc<Mutex<Option<Scope>>>,
     /// Ids of the subscriptions running (let through, not yet completed).
     running: HashSet<String>,
+    /// Ids the client completed whose end the engine has not confirmed:
+    /// the client may reuse them at once.
+    stopping: HashSet<String>,
 }
 
 async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol) {
@@ -221,6 +231,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol) {
         token: None,
         granted,
         running: HashSet::new(),
+        stopping: HashSet::new(),
     };
     let keepalive = Duration::from_millis(live.ws_keepalive_ms.max(1));
     let init_deadline = Instant::now() + Duration::from_millis(live.ws_init_timeout_ms);
@@ -246,12 +257,27 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol) {
                 last_heard = Instant::now();
                 match guard.judge(&text).await {
                     Verdict::Forward => {
-                        if to_engine.send(Message::Text(text)).await.is_err() {
+                        // The engine may be waiting for its output to be
+                        // taken before it reads more: keep relaying it.
+                        let forward = to_engine.send(Message::Text(text));
+                        tokio::pin!(forward);
+                        let forwarded = loop {
+                            tokio::select! {
+                                sent = &mut forward => break sent.is_ok(),
+                                outgoing = from_engine.recv() => {
+                                    if !relay(&mut guard, &mut socket_out, outgoing, keepalive).await {
+                                        break false;
+                                    }
+                                }
+                            }
+                        };
+                        if !forwarded {
                             break None;
                         }
                     }
                     Verdict::Answer(message) => {
-                        if socket_out.send(Message::Text(message.to_string().into())).await.is_err() {
+                        let message = Message::Text(message.to_string().into());
+                        if !write(&mut socket_out, message, keepalive).await {
                             break None;
                         }
                     }
@@ -259,12 +285,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol) {
                 }
             }
             outgoing = from_engine.recv() => {
-                let Some(message) = outgoing else { break None };
-                if let Message::Text(text) = &message {
-                    guard.on_engine_message(text);
-                }
-                let is_close = matches!(message, Message::Close(_));
-                if socket_out.send(message).await.is_err() || is_close {
+                if !relay(&mut guard, &mut socket_out, outgoing, keepalive).await {
                     break None;
                 }
             }
@@ -282,17 +303,48 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol) {
                     break Some(closing);
                 }
                 let ping = json!({ "type": "ping" }).to_string();
-                if socket_out.send(Message::Text(ping.into())).await.is_err() {
+                if !write(&mut socket_out, Message::Text(ping.into()), keepalive).await {
                     break None;
                 }
             }
         }
     };
     if let Some(closing) = closing {
-        let _ = socket_out.send(closing.frame()).await;
+        write(&mut socket_out, closing.frame(), keepalive).await;
     }
     // Dropping `to_engine` ends the engine and its subscriptions.
     guard.release_all();
+}
+
+/// The socket's sending half.
+type SocketOut = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// Sends a message, unless the client has not taken what was sent before
+/// within `patience` (it stopped reading: a slow or hostile client must
+/// not hold the connection, its subscriptions and its limits' places
+/// forever). Whether the connection is still usable.
+async fn write(socket: &mut SocketOut, message: Message, patience: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(patience, socket.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Passes one message of the engine to the client; whether to go on.
+async fn relay(
+    guard: &mut Guard,
+    socket: &mut SocketOut,
+    outgoing: Option<Message>,
+    patience: Duration,
+) -> bool {
+    let Some(message) = outgoing else {
+        return false;
+    };
+    if let Message::Text(text) = &message {
+        guard.on_engine_message(text);
+    }
+    let is_close = matches!(message, Message::Close(_));
+    write(socket, message, patience).await && !is_close
 }
 
 /// async-graphql's protocol engine over the guard's channels.
@@ -348,7 +400,16 @@ impl Guard {
             )),
             "connection_init" => self.initialise(message.payload).await,
             "subscribe" => self.subscribe(message),
-            "complete" if message.id.is_some() => Verdict::Forward,
+            "complete" => match message.id {
+                Some(id) => {
+                    self.stop(id);
+                    Verdict::Forward
+                }
+                None => Verdict::Close(Closing::new(
+                    close::INVALID_MESSAGE,
+                    "Invalid message received",
+                )),
+            },
             "ping" | "pong" => Verdict::Forward,
             _ => Verdict::Close(Closing::new(
                 close::INVALID_MESSAGE,
@@ -416,13 +477,14 @@ impl Guard {
     /// Lets a subscription through if the connection is initialised, its
     /// id is free, and the limits allow one more.
     fn subscribe(&mut self, message: Incoming) -> Verdict {
-        let (Some(id), Some(Value::Object(payload))) = (message.id, message.payload) else {
+        let (Some(id), Some(payload)) = (message.id, message.payload) else {
             return Verdict::Close(Closing::new(
                 close::INVALID_MESSAGE,
                 "Invalid message received",
             ));
         };
-        if !payload.get("query").is_some_and(Value::is_string) {
+        // What the engine could not read, it would close with its own code.
+        if serde_json::from_value::<async_graphql::Request>(payload).is_err() {
             return Verdict::Close(Closing::new(
                 close::INVALID_MESSAGE,
                 "Invalid message received",
@@ -475,10 +537,24 @@ impl Guard {
         let Ok(Incoming { id: Some(id), .. }) = serde_json::from_str(text) else {
             return;
         };
+        // The end of a subscription the client completed, or of one that
+        // ended by itself.
+        if !self.stopping.remove(&id) && self.running.remove(&id) {
+            self.release(1);
+        }
+    }
+
+    /// The client completed subscription `id`: its places are free now.
+    fn stop(&mut self, id: String) {
         if self.running.remove(&id) {
-            if let Some(token) = &self.token {
-                self.state.token_subscriptions.release(token, 1);
-            }
+            self.release(1);
+            self.stopping.insert(id);
+        }
+    }
+
+    fn release(&self, places: usize) {
+        if let Some(token) = &self.token {
+            self.state.token_subscriptions.release(token, places);
         }
     }
 
@@ -497,10 +573,7 @@ impl Guard {
     }
 
     fn release_all(&mut self) {
-        if let Some(token) = &self.token {
-            let places = self.running.len();
-            self.state.token_subscriptions.release(token, places);
-        }
+        self.release(self.running.len());
         self.running.clear();
     }
 }
