@@ -491,7 +491,8 @@ async fn metrics_count_operations_and_outcomes(backend: Backend) {
         r#"usergraph_requests_total{operation="Rename",outcome="success"} 1"#,
         r#"usergraph_requests_total{operation="Rename",outcome="conflict"} 1"#,
         r#"usergraph_requests_total{operation="Rename",outcome="validation_failed"} 1"#,
-        r#"usergraph_requests_total{operation="Broken",outcome="error"} 1"#,
+        // A name no operation ran under is not a label.
+        r#"usergraph_requests_total{operation="unknown",outcome="error"} 1"#,
         r#"usergraph_requests_total{operation="REST GET user",outcome="success"} 1"#,
         r#"usergraph_db_connections{state="max"} 16"#,
     ] {
