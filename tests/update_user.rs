@@ -495,3 +495,33 @@ async fn one_meaning_on_both_backends(backend: Backend) {
     );
 }
 per_backend!(one_meaning_on_both_backends);
+
+/// Case folding covers all of Unicode, on both backends: `É` and `é` make
+/// one email (usernames are ASCII).
+async fn unicode_case_variants_are_taken(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = app.seed(2).await;
+    let first = app.read_user(&ids[0]).await;
+    let result = app
+        .update(
+            &ids[0],
+            &version(&first),
+            json!({ "email": "élodie@exämple.org" }),
+        )
+        .await;
+    assert_eq!(result["__typename"], "UpdateUserSuccess", "{result}");
+    let second = app.read_user(&ids[1]).await;
+    let result = app
+        .update(
+            &ids[1],
+            &version(&second),
+            json!({ "email": "ÉLODIE@EXÄMPLE.ORG" }),
+        )
+        .await;
+    assert_eq!(result["__typename"], "ValidationFailed", "{result}");
+    assert_eq!(
+        field_codes(&result["fieldErrors"]),
+        pairs(&[("email", "TAKEN")])
+    );
+}
+per_backend!(unicode_case_variants_are_taken);

@@ -53,6 +53,25 @@ const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// several server processes start against one database at once.
 const MIGRATION_LOCK_KEY: i64 = 0x7573_6572_6772_6170; // "usergrap"
 
+diesel::define_sql_function! {
+    /// SQL `lower()`: the case folding the unique indexes on emails and
+    /// usernames use, and the queries that look them up.
+    fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>
+}
+
+/// Makes SQLite's `lower()` fold all of Unicode, as PostgreSQL's does,
+/// instead of ASCII only, so that both backends hold `É@x` and `é@x` for
+/// the same email. Registered on every connection before any statement:
+/// the unique indexes are built over `lower()`, and each connection must
+/// compute it alike (the `unicode_case` migration rebuilt them with it).
+/// A tool that opens the file without it (the sqlite3 shell) must not
+/// write emails or usernames.
+fn fold_case_like_postgres(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    lower_utils::register_impl(conn, |text: Option<String>| {
+        text.map(|text| text.to_lowercase())
+    })
+}
+
 /// The embedded backend's connection type.
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
@@ -261,7 +280,13 @@ async fn establish_sqlite(
     statements: Arc<AtomicU64>,
     statement_timeout: Option<std::time::Duration>,
 ) -> diesel::ConnectionResult<SqliteConn> {
-    let mut conn = SqliteConn::establish(&path).await?;
+    let mut conn = tokio::task::spawn_blocking(move || {
+        let mut conn = SqliteConnection::establish(&path)?;
+        fold_case_like_postgres(&mut conn).map_err(ConnectionError::CouldntSetupConfiguration)?;
+        Ok::<_, ConnectionError>(SyncConnectionWrapper::new(conn))
+    })
+    .await
+    .map_err(|error| ConnectionError::BadConnection(error.to_string()))??;
     conn.batch_execute(SQLITE_PRAGMAS)
         .await
         .map_err(ConnectionError::CouldntSetupConfiguration)?;
@@ -299,6 +324,7 @@ pub async fn migrate_sqlite(path: PathBuf) -> Result<(), DbError> {
     tokio::task::spawn_blocking(move || {
         create_parent_dir(&path)?;
         let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+        fold_case_like_postgres(&mut conn)?;
         diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)?;
         conn.run_pending_migrations(SQLITE_MIGRATIONS)
             .map(|_| ())

@@ -18,12 +18,7 @@ use crate::db::schema::users;
 use crate::db::types::{DbId, DbJson, DbTime};
 use crate::domain::{ErrorCode, FieldError, Patch, UserPatch};
 
-use diesel::sql_types::{Nullable, Text};
-
-diesel::define_sql_function! {
-    /// SQL `lower()`: the case folding the unique indexes use.
-    fn lower(x: Nullable<Text>) -> Nullable<Text>
-}
+pub(crate) use crate::db::lower;
 
 /// Names of the unique indexes behind the `TAKEN` field errors (see migrations).
 const UNIQUE_INDEXES: [(&str, &str); 2] = [
