@@ -243,11 +243,8 @@ impl Db {
     /// work waits for one (busy), which says nothing about the database
     /// being down.
     pub fn is_saturated(&self) -> bool {
-        let status = match &self.pools {
-            Pools::Pg(pool) => pool.status(),
-            Pools::Sqlite(pool) => pool.status(),
-        };
-        status.size >= status.max_size && status.available == 0
+        let status = self.pool_status();
+        status.in_use + status.idle >= status.max && status.idle == 0
     }
 
     /// How many SQL statements this pool's connections have run so far.

@@ -14,7 +14,6 @@ use std::sync::Mutex;
 
 use async_graphql::Request;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 /// Most queries remembered; with the query size limit (32 KiB by default),
 /// which a text must meet to be remembered, this bounds their memory. When full, it starts again empty and
@@ -83,10 +82,7 @@ impl PersistedQueries {
                 "the query is longer than the server runs",
             ));
         }
-        let actual: String = Sha256::digest(request.query.as_bytes())
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
+        let actual = crate::repo::sha256_hex(&request.query);
         if actual != hash {
             return Err(Refusal("BAD_REQUEST", "provided sha does not match query"));
         }

@@ -210,7 +210,12 @@ pub(crate) enum TokenRef<'a> {
 /// The stored form of a token. The token carries 256 random bits, so a
 /// plain SHA-256 is enough: there is nothing to brute-force.
 fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
+    sha256_hex(token)
+}
+
+/// SHA-256 of `text`, in lower-case hex.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
