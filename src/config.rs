@@ -169,6 +169,27 @@ pub enum LogFormat {
     Json,
 }
 
+/// How long the change history is kept. Pruning runs in the background of
+/// every serving process, in batches, so writers never wait long on it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Retention {
+    /// Days a user's history entry is kept.
+    #[arg(long, env = "USERGRAPH_HISTORY_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub history_days: u32,
+
+    /// Most history entries kept per user (its newest).
+    #[arg(long, env = "USERGRAPH_HISTORY_PER_USER", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub history_per_user: u32,
+
+    /// Seconds between two pruning runs (of the history and of
+    /// idempotency keys older than 24 hours).
+    #[arg(long, env = "USERGRAPH_PRUNE_INTERVAL_SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub prune_interval_seconds: u64,
+}
+
 /// Flags of `usergraph serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -184,6 +205,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub live: LiveLimits,
+
+    #[command(flatten)]
+    pub retention: Retention,
 
     /// Browser origins allowed to call the API (CORS), comma-separated;
     /// `*` allows any origin (never with credentials). The demo mode also

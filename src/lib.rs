@@ -73,9 +73,7 @@ impl App {
 /// The environment `seed` and `token create` use when none is named, and
 /// the one the demo mode serves.
 pub fn default_scope() -> Scope {
-    Scope {
-        environment_id: DEFAULT_ENVIRONMENT_ID,
-    }
+    Scope::of_environment(DEFAULT_ENVIRONMENT_ID)
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -98,6 +96,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     // Changes other processes commit reach this one's subscribers.
     app.repo.listen_for_changes().await?;
+    tokio::spawn(prune_periodically(app.repo.clone(), args.retention.clone()));
     let demo = args.database.is_demo();
     let playground_token = if demo {
         // The token is shown once and stored hashed, so each start makes a
@@ -171,6 +170,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prunes the change history and the idempotency keys now and then, as
+/// `retention` says; a failed run is logged and the next one tries again.
+async fn prune_periodically(repo: repo::Repo, retention: config::Retention) {
+    let interval = std::time::Duration::from_secs(retention.prune_interval_seconds);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now = chrono::Utc::now();
+        let history_cutoff = now - chrono::Duration::days(retention.history_days.into());
+        let keys_cutoff = now - http::IDEMPOTENCY_KEY_LIFETIME;
+        let per_user = retention.history_per_user.into();
+        let pruned = async {
+            let history = repo.prune_history(history_cutoff, per_user).await?;
+            let keys = repo
+                .prune_idempotency_keys(keys_cutoff, http::IDEMPOTENCY_KEYS_PER_TOKEN)
+                .await?;
+            Ok::<_, repo::RepoError>((history, keys))
+        };
+        match pruned.await {
+            Ok((history, keys)) => {
+                tracing::debug!(history, keys, "pruned history entries and idempotency keys")
+            }
+            Err(error) => tracing::warn!(%error, "pruning failed; trying again later"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

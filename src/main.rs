@@ -98,7 +98,7 @@ enum TokenCommand {
 }
 
 fn scope(environment: Option<uuid::Uuid>) -> Scope {
-    environment.map_or_else(default_scope, |environment_id| Scope { environment_id })
+    environment.map_or_else(default_scope, Scope::of_environment)
 }
 
 async fn open(database: &DatabaseArgs) -> anyhow::Result<App> {

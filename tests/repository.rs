@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use common::{Backend, ManualClock, TestApp};
 use usergraph::default_scope;
 use usergraph::domain::{Patch, UserPatch};
-use usergraph::repo::{Relation, UpdateOutcome};
+use usergraph::repo::{ConflictPolicy, Relation, UpdateOutcome};
 
 fn team(name: &str) -> UserPatch<String> {
     UserPatch {
@@ -23,7 +23,14 @@ async fn update(
 ) -> DateTime<Utc> {
     match app
         .repo
-        .update_user(default_scope(), id, expected, team(name), Relation::ALL)
+        .update_user(
+            default_scope(),
+            id,
+            expected,
+            team(name),
+            Relation::ALL,
+            ConflictPolicy::Fail,
+        )
         .await
         .unwrap()
     {

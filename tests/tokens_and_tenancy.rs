@@ -70,9 +70,7 @@ async fn another_environment_is_invisible(backend: Backend) {
     let other = app.repo.create_environment("B", &[]).await.unwrap();
     let theirs = app
         .seed_in(
-            Scope {
-                environment_id: other,
-            },
+            Scope::of_environment(other),
             1,
         )
         .await

@@ -257,9 +257,7 @@ async fn clashing_email_and_username_are_taken(backend: Backend) {
     let other = app.repo.create_environment("other", &[]).await.unwrap();
     let theirs = app
         .seed_in(
-            Scope {
-                environment_id: other,
-            },
+            Scope::of_environment(other),
             1,
         )
         .await;
@@ -289,9 +287,7 @@ async fn unknown_or_foreign_user_is_not_found(backend: Backend) {
     let other = app.repo.create_environment("other", &[]).await.unwrap();
     let foreign = app
         .seed_in(
-            Scope {
-                environment_id: other,
-            },
+            Scope::of_environment(other),
             1,
         )
         .await

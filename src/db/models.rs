@@ -22,8 +22,9 @@ pub struct EnvironmentRow {
     pub created_at: DbTime,
 }
 
-/// A user as stored; enum columns hold their upper-case names.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+/// A user as stored; enum columns hold their upper-case names. Also read
+/// from JSON (`row_to_json`), for the row as it was before an update.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = users)]
 pub struct UserRow {
@@ -209,4 +210,34 @@ pub struct ApiTokenRow {
     pub token_hash: String,
     pub created_at: DbTime,
     pub revoked_at: Option<DbTime>,
+}
+
+/// One entry of a user's change history.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = user_history)]
+pub struct UserHistoryRow {
+    pub id: DbId,
+    pub environment_id: DbId,
+    pub user_id: DbId,
+    pub version: DbTime,
+    pub previous_version: Option<DbTime>,
+    pub operation: String,
+    pub changed_fields: DbJson,
+    pub token_id: Option<DbId>,
+    pub merged: bool,
+    pub recorded_at: DbTime,
+}
+
+/// The first answer to an `Idempotency-Key`, or its claim while it runs.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotencyKeyRow {
+    pub token_id: DbId,
+    pub key: String,
+    pub body_hash: String,
+    pub status: Option<i32>,
+    pub response: Option<String>,
+    pub created_at: DbTime,
 }

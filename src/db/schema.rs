@@ -179,3 +179,38 @@ diesel::table! {
 
 diesel::joinable!(api_tokens -> environments (environment_id));
 diesel::allow_tables_to_appear_in_same_query!(api_tokens, environments);
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{Id, Json, Instant};
+
+    user_history (id) {
+        id -> Id,
+        environment_id -> Id,
+        user_id -> Id,
+        version -> Instant,
+        previous_version -> Nullable<Instant>,
+        operation -> Text,
+        changed_fields -> Json,
+        token_id -> Nullable<Id>,
+        merged -> Bool,
+        recorded_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{Id, Instant};
+
+    idempotency_keys (token_id, key) {
+        token_id -> Id,
+        key -> Text,
+        body_hash -> Text,
+        status -> Nullable<Integer>,
+        response -> Nullable<Text>,
+        created_at -> Instant,
+    }
+}
+
+diesel::joinable!(user_history -> api_tokens (token_id));
+diesel::allow_tables_to_appear_in_same_query!(user_history, api_tokens);

@@ -58,7 +58,7 @@ pub struct DbTime(pub DateTime<Utc>);
 pub struct DbId(pub uuid::Uuid);
 
 /// A JSON value as read and written through [`Json`] columns.
-#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow)]
+#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow, Deserialize)]
 #[diesel(sql_type = Json)]
 pub struct DbJson(pub serde_json::Value);
 

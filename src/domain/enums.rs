@@ -68,6 +68,15 @@ text_enum!(
     ChainalysisRisk { Low = "LOW", Medium = "MEDIUM", High = "HIGH", Severe = "SEVERE" }
 );
 
+text_enum!(
+    /// What a write did to a user, as its history entry names it.
+    UserOperation {
+        Create = "CREATE", Update = "UPDATE", RevokeSession = "REVOKE_SESSION",
+        RemoveMfaDevice = "REMOVE_MFA_DEVICE", SetDefaultMfaDevice = "SET_DEFAULT_MFA_DEVICE",
+        Delete = "DELETE",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ mod time;
 
 pub use enums::{
     Chain, ChainalysisRisk, CredentialFormat, MfaBackupCodeAcknowledgement, MfaDeviceKind,
-    UnknownVariant,
+    UnknownVariant, UserOperation,
 };
 pub use patch::{check_against_stored, Patch, StoredFacts, UserPatch};
 pub use rules::{ErrorCode, FieldError};

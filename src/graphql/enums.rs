@@ -88,6 +88,38 @@ pub enum ChainalysisRisk {
     Severe,
 }
 
+/// What a write did to a user: `UserHistoryEntry.operation`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::UserOperation")]
+pub enum UserOperation {
+    /// `createUser`.
+    Create,
+    /// `updateUser`.
+    Update,
+    /// `revokeSession`.
+    RevokeSession,
+    /// `removeMfaDevice`.
+    RemoveMfaDevice,
+    /// `setDefaultMfaDevice`.
+    SetDefaultMfaDevice,
+    /// `deleteUser`.
+    Delete,
+}
+
+/// What `updateUser` does when the user changed since `expectedUpdatedAt`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[graphql(remote = "crate::repo::ConflictPolicy")]
+pub enum OnConflict {
+    /// Answer `UpdateConflict`; nothing is written.
+    #[default]
+    Fail,
+    /// When none of the fields the input sets or clears changed since
+    /// `expectedUpdatedAt` (as the history kept shows), apply the input to
+    /// the current version and answer `UpdateUserSuccess` with `merged:
+    /// true`; otherwise answer `UpdateConflict`.
+    MergeIfDisjoint,
+}
+
 /// Why an input field was refused: `FieldError.code`.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::ErrorCode")]

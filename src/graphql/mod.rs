@@ -5,6 +5,7 @@ mod absent_variables;
 mod enums;
 mod error_codes;
 pub mod errors;
+mod history;
 mod inputs;
 pub mod limits;
 pub mod loaders;

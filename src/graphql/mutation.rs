@@ -3,7 +3,7 @@
 use async_graphql::{Context, Object, Result, SimpleObject, Union, ID};
 use uuid::Uuid;
 
-use super::enums::FieldErrorCode;
+use super::enums::{FieldErrorCode, OnConflict};
 use super::errors::repo_failure;
 use super::inputs::{CreateUserInput, UpdateUserInput};
 use super::outcome::{record, Outcome};
@@ -11,15 +11,17 @@ use super::query::parse_id;
 use super::scalars::Timestamp;
 use super::types::{selected_relations, User};
 use crate::domain;
-use crate::repo::{
-    ChildChange, CreateOutcome, DeleteOutcome, Repo, Scope, UpdateOutcome, UserSnapshot,
-};
+use crate::repo::{ChildChange, Conflict, CreateOutcome, DeleteOutcome, Repo, Scope, UpdateOutcome};
 
 /// The user after a successful update.
 #[derive(SimpleObject)]
 pub struct UpdateUserSuccess {
     /// The user as written, with its nested records.
     pub user: User,
+    /// True when the user had changed since `expectedUpdatedAt` and the
+    /// input was applied to the current version (`onConflict:
+    /// MERGE_IF_DISJOINT`); false for a plain compare-and-set.
+    pub merged: bool,
 }
 
 /// The user changed since the version the client holds; nothing was written.
@@ -31,6 +33,18 @@ pub struct UpdateConflict {
     pub expected_updated_at: Timestamp,
     /// The user as it is now; retry against its `updatedAt`.
     pub current_user: User,
+    /// The fields and nested lists of `User` changed since
+    /// `expectedUpdatedAt`, by name, sorted.
+    pub changed_fields: Vec<String>,
+    /// Those of `changedFields` that this write sets or clears too: the
+    /// ones to reconcile before retrying. Every changed field for
+    /// `deleteUser`.
+    pub conflicting_fields: Vec<String>,
+    /// False when the history kept does not reach back to
+    /// `expectedUpdatedAt` (it was pruned, or never was a version of this
+    /// user): `changedFields` then lists only the changes still kept, and
+    /// `MERGE_IF_DISJOINT` does not merge.
+    pub changed_fields_complete: bool,
 }
 
 /// No user with this id in your environment.
@@ -117,11 +131,14 @@ pub(super) fn user_not_found(id: ID) -> UserNotFound {
     }
 }
 
-fn conflict(expected_updated_at: Timestamp, current: UserSnapshot) -> UpdateConflict {
+fn conflict(expected_updated_at: Timestamp, conflict: Conflict) -> UpdateConflict {
     UpdateConflict {
         message: "the user changed since the version you hold".into(),
         expected_updated_at,
-        current_user: User::from_snapshot(current),
+        current_user: User::from_snapshot(conflict.current),
+        changed_fields: conflict.changes.fields,
+        conflicting_fields: conflict.conflicting_fields,
+        changed_fields_complete: conflict.changes.complete,
     }
 }
 
@@ -142,7 +159,7 @@ fn update_result(
     record(
         ctx,
         match &outcome {
-            UpdateOutcome::Updated(_) => Outcome::Success,
+            UpdateOutcome::Updated(_) | UpdateOutcome::Merged(_) => Outcome::Success,
             UpdateOutcome::Conflict(_) => Outcome::Conflict,
             UpdateOutcome::NotFound => Outcome::NotFound,
             UpdateOutcome::Invalid(_) => Outcome::ValidationFailed,
@@ -152,10 +169,17 @@ fn update_result(
         UpdateOutcome::Updated(snapshot) => {
             UpdateUserResult::UpdateUserSuccess(UpdateUserSuccess {
                 user: User::from_snapshot(snapshot),
+                merged: false,
+            })
+        }
+        UpdateOutcome::Merged(snapshot) => {
+            UpdateUserResult::UpdateUserSuccess(UpdateUserSuccess {
+                user: User::from_snapshot(snapshot),
+                merged: true,
             })
         }
         UpdateOutcome::Conflict(current) => {
-            UpdateUserResult::UpdateConflict(conflict(expected, current))
+            UpdateUserResult::UpdateConflict(conflict(expected, *current))
         }
         UpdateOutcome::NotFound => UpdateUserResult::UserNotFound(user_not_found(id)),
         UpdateOutcome::Invalid(errors) => {
@@ -196,7 +220,8 @@ pub struct MutationRoot;
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Applies a partial update if `expectedUpdatedAt` is still the user's
-    /// `updatedAt`; otherwise answers `UpdateConflict` with the current user.
+    /// `updatedAt`; otherwise answers `UpdateConflict` with the current user
+    /// and what changed (or merges, on request: see `onConflict`).
     async fn update_user(
         &self,
         ctx: &Context<'_>,
@@ -207,6 +232,11 @@ impl MutationRoot {
         expected_updated_at: Timestamp,
         #[graphql(desc = "The fields to change: absent keeps, null clears, a value sets.")]
         input: UpdateUserInput,
+        #[graphql(
+            desc = "What to do when the user changed since `expectedUpdatedAt`.",
+            default
+        )]
+        on_conflict: OnConflict,
     ) -> Result<UpdateUserResult> {
         let Some(user_id) = parse_id(&id) else {
             record(ctx, Outcome::NotFound);
@@ -221,6 +251,7 @@ impl MutationRoot {
                 expected_updated_at.0,
                 input.into_patch(),
                 &selected_relations(&ctx.look_ahead().field("user")),
+                on_conflict.into(),
             )
             .await
             .map_err(repo_failure)?;

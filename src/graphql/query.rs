@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::errors::{bad_input, repo_failure};
 use super::inputs::UserFilter;
+use super::history::{history_page, HistoryCursor, UserHistoryEntry};
 use super::loaders::prime_user_page;
 use super::types::{selected_relations, Node, User};
 use crate::domain::format_instant;
@@ -69,7 +70,7 @@ impl UsersTotal {
 
 /// The cost of a page: its size times the cost of one node, plus the
 /// connection's own fields.
-fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+pub(super) fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
     let size = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
     usize::try_from(size).unwrap_or(1) * child_complexity + 1
 }
@@ -146,6 +147,22 @@ impl QueryRoot {
             .map(|user| Edge::new(UserCursor(UserPosition::of(&user)), User::new(user)))
             .collect();
         Ok(connection)
+    }
+
+    /// The writes of user `id` of your environment, newest first, a page at
+    /// a time; also after the user was deleted (until retention prunes
+    /// them). Empty for an id of no user of your environment.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn user_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's id.")] id: ID,
+        #[graphql(desc = "Page size: 0 to 100, 20 when left out.")] first: Option<i32>,
+        #[graphql(desc = "A cursor from a previous page: start after it.")] after: Option<String>,
+    ) -> Result<Connection<HistoryCursor, UserHistoryEntry>> {
+        // The nil UUID is never assigned: an id that is not a UUID has none.
+        let user = parse_id(&id).unwrap_or(Uuid::nil());
+        history_page(ctx, user, first, after).await
     }
 
     /// Any object of your environment by its id (Relay object identification).

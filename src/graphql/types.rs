@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Interface, Lookahead, Object, Result, SimpleObject, ID};
 use uuid::Uuid;
 
@@ -9,6 +10,7 @@ use super::enums::{
     Chain, ChainalysisRisk, CredentialFormat, MfaBackupCodeAcknowledgement, MfaDeviceKind,
 };
 use super::errors::repo_failure;
+use super::history::{history_page, HistoryCursor, UserHistoryEntry};
 use super::loaders::{EnvironmentOf, NestedOf, RequestLoader, NESTED_FIELDS};
 use super::scalars::{JsonObject, Timestamp};
 use crate::repo::{self, Children, Relation, UserSnapshot};
@@ -268,6 +270,17 @@ impl User {
     /// The version: send it back as `expectedUpdatedAt` to change this user.
     async fn updated_at(&self) -> Timestamp {
         Timestamp(self.user.updated_at)
+    }
+    /// The writes of this user, newest first, a page at a time (one
+    /// statement per page: ask for it on one user, not on a page of users).
+    #[graphql(complexity = "super::query::page_cost(first, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size: 0 to 100, 20 when left out.")] first: Option<i32>,
+        #[graphql(desc = "A cursor from a previous page: start after it.")] after: Option<String>,
+    ) -> Result<Connection<HistoryCursor, UserHistoryEntry>> {
+        history_page(ctx, self.user.id, first, after).await
     }
 }
 

@@ -33,7 +33,13 @@ use crate::graphql::loaders::request_loader;
 use crate::graphql::{AppSchema, Outcome, OutcomeSlot};
 use crate::repo::{Repo, Scope};
 
+mod idempotency;
 pub mod metrics;
+
+pub use idempotency::{KEYS_PER_TOKEN as IDEMPOTENCY_KEYS_PER_TOKEN, KEY_LIFETIME_HOURS};
+
+/// How long the first answer to an `Idempotency-Key` is kept.
+pub const IDEMPOTENCY_KEY_LIFETIME: chrono::Duration = chrono::Duration::hours(KEY_LIFETIME_HOURS);
 pub mod openapi;
 mod persisted;
 mod playground;
@@ -170,8 +176,13 @@ fn cors_layer(options: &HttpOptions) -> Option<CorsLayer> {
                 header::IF_NONE_MATCH,
                 header::ETAG,
                 header::HeaderName::from_static(REQUEST_ID),
+                header::HeaderName::from_static(idempotency::HEADER),
             ])
-            .expose_headers([header::HeaderName::from_static(REQUEST_ID), header::ETAG])
+            .expose_headers([
+                header::HeaderName::from_static(REQUEST_ID),
+                header::ETAG,
+                header::HeaderName::from_static(idempotency::REPLAYED),
+            ])
             .max_age(Duration::from_secs(600)),
     )
 }
@@ -549,6 +560,28 @@ async fn handle_graphql(
             "send the request as application/json",
         );
     }
+    let key = match idempotency::key(headers) {
+        Ok(key) => key,
+        Err(refusal) => return refusal,
+    };
+    let run = run_body(&state, headers, &body, scope, request_id);
+    match (key, scope.token_id) {
+        (Some(key), Some(token)) => {
+            idempotency::run_once(&state, headers, (token, &key), &body, request_id, run).await
+        }
+        _ => run.await,
+    }
+}
+
+/// Runs the request `body` (a POST's, of an authenticated client that sent
+/// JSON) and encodes its answer.
+async fn run_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    scope: Scope,
+    request_id: &str,
+) -> Response {
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -556,7 +589,7 @@ async fn handle_graphql(
             "batched requests are not accepted: send one operation per request",
         );
     }
-    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let mut request: async_graphql::Request = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(error) => {
             return refuse(
@@ -566,10 +599,10 @@ async fn handle_graphql(
             );
         }
     };
-    if let Some(response) = with_persisted_query(&state, headers, &mut request, request_id) {
+    if let Some(response) = with_persisted_query(state, headers, &mut request, request_id) {
         return response;
     }
-    run_graphql(&state, headers, request, scope, request_id).await
+    run_graphql(state, headers, request, scope, request_id).await
 }
 
 /// Gives the request the text of the persisted query it names (see

@@ -35,15 +35,17 @@ use diesel_async::AsyncConnection as _;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::db::models::{ApiTokenRow, EnvironmentRow, NewUser};
+use crate::db::models::{ApiTokenRow, EnvironmentRow, IdempotencyKeyRow, NewUser};
 use crate::db::types::{DbId, DbJson, DbTime};
 use crate::db::{Conn, Db, DbError};
-use crate::domain::{next_updated_at, truncate_to_micros, UserPatch, REQUIRABLE_FIELDS};
+use crate::domain::{
+    next_updated_at, truncate_to_micros, UserOperation, UserPatch, REQUIRABLE_FIELDS,
+};
 
 pub use records::{
-    ChainalysisCheck, ChildChange, Children, CreateOutcome, DeleteOutcome, Environment, MfaDevice,
-    Node, OauthAccount, Session, UpdateOutcome, User, UserFilter, UserPosition, UserSnapshot,
-    VerifiedCredential, Wallet,
+    ChainalysisCheck, ChangesSince, ChildChange, Children, Conflict, ConflictPolicy, CreateOutcome,
+    DeleteOutcome, Environment, HistoryEntry, KeyClaim, MfaDevice, Node, OauthAccount, Session,
+    UpdateOutcome, User, UserFilter, UserPosition, UserSnapshot, VerifiedCredential, Wallet,
 };
 
 /// Runs `[module::]function(conn, args…)` of `pg.rs` or `sqlite.rs` (and
@@ -132,10 +134,23 @@ impl Clock for SystemClock {
     }
 }
 
-/// The environment a request acts in: the scope of every read and write.
+/// The environment a request acts in, the scope of every read and write,
+/// and the API token it acts with, which the history names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {
     pub environment_id: Uuid,
+    /// None for the command line.
+    pub token_id: Option<Uuid>,
+}
+
+impl Scope {
+    /// The scope of the command line in `environment`: no token.
+    pub const fn of_environment(environment_id: Uuid) -> Self {
+        Scope {
+            environment_id,
+            token_id: None,
+        }
+    }
 }
 
 /// One nested list of users.
@@ -213,12 +228,17 @@ fn token_hash(token: &str) -> String {
     sha256_hex(token)
 }
 
-/// SHA-256 of `text`, in lower-case hex.
-pub(crate) fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
+/// SHA-256 of `bytes`, in lower-case hex.
+pub(crate) fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
+    Sha256::digest(bytes.as_ref())
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
+}
+
+/// How many rows one pruning statement deletes at most, as a count.
+fn history_batch() -> usize {
+    usize::try_from(pg::history::PRUNE_BATCH).unwrap_or(usize::MAX)
 }
 
 /// Turns a unique-index refusal into the `TAKEN` field error it stands for.
@@ -279,7 +299,7 @@ impl Repo {
 
     /// [`Repo::published`] for an update that wrote.
     fn published_update(&self, scope: Scope, outcome: &UpdateOutcome) {
-        if let UpdateOutcome::Updated(snapshot) = outcome {
+        if let UpdateOutcome::Updated(snapshot) | UpdateOutcome::Merged(snapshot) = outcome {
             let user = &snapshot.user;
             self.published(feed::ChangeKind::Updated, scope, user.id, user.updated_at);
         }
@@ -292,6 +312,16 @@ impl Repo {
 
     fn now(&self) -> DateTime<Utc> {
         truncate_to_micros(self.clock.now())
+    }
+
+    /// A write of `operation` made now in `scope`.
+    fn write(&self, scope: Scope, operation: UserOperation) -> shared::Write {
+        shared::Write {
+            operation,
+            token_id: scope.token_id,
+            merged: false,
+            at: self.now(),
+        }
     }
 
     async fn conn(&self) -> Result<Conn, RepoError> {
@@ -368,7 +398,8 @@ impl Repo {
         input: UserPatch<String>,
     ) -> Result<CreateOutcome, RepoError> {
         let (patch, input_errors) = input.check();
-        let now = DbTime(self.now());
+        let write = self.write(scope, UserOperation::Create);
+        let now = DbTime(write.at);
         let new = NewUser {
             id: DbId(Uuid::new_v4()),
             environment_id: DbId(scope.environment_id),
@@ -380,7 +411,7 @@ impl Repo {
         };
         let mut conn = self.conn().await?;
         let outcome =
-            in_write_transaction!(&mut conn, users::create_user(new, patch, input_errors));
+            in_write_transaction!(&mut conn, users::create_user(new, patch, input_errors, write));
         let outcome = taken_as_field_error(outcome, CreateOutcome::Invalid)?;
         if let CreateOutcome::Created(snapshot) = &outcome {
             let user = &snapshot.user;
@@ -390,9 +421,10 @@ impl Repo {
     }
 
     /// Applies `input` to the user only if its stored `updated_at` is still
-    /// `expected`, and returns the user with its nested lists as they are
-    /// right after, read in the same transaction: at least `relations`,
-    /// which a write that needs no stored facts reads alone.
+    /// `expected` (or as `policy` allows), and returns the user with its
+    /// nested lists as they are right after, read in the same transaction:
+    /// at least `relations`, which a write that needs no stored facts reads
+    /// alone.
     pub async fn update_user(
         &self,
         scope: Scope,
@@ -400,18 +432,20 @@ impl Repo {
         expected: DateTime<Utc>,
         input: UserPatch<String>,
         relations: &[Relation],
+        policy: ConflictPolicy,
     ) -> Result<UpdateOutcome, RepoError> {
-        let (patch, input_errors) = input.check();
-        let new_version = next_updated_at(self.clock.now(), expected);
+        let input = shared::CheckedInput::new(input);
+        let write = self.write(scope, UserOperation::Update);
         let mut conn = self.conn().await?;
-        if input_errors.is_empty() && !patch.is_empty() && !patch.needs_stored_facts() {
+        let patch = &input.patch;
+        if input.errors.is_empty() && !patch.is_empty() && !patch.needs_stored_facts() {
             // The common case: nothing to read before writing. A user not at
             // the expected version falls through to the checked path, which
-            // tells a conflict from a missing user.
-            let changes = shared::changes(patch.clone(), new_version);
+            // tells a conflict from a missing user and may merge.
+            let changes = shared::changes(patch.clone(), next_updated_at(write.at, expected));
             let written = on_backend!(
                 &mut conn,
-                update_returning_children(scope, id, expected, changes, relations)
+                update_returning_children(scope, id, expected, changes, relations, write)
             )?;
             if let Some(snapshot) = written {
                 let outcome = UpdateOutcome::Updated(snapshot);
@@ -419,10 +453,9 @@ impl Repo {
                 return Ok(outcome);
             }
         }
-        let checked = (patch, input_errors);
         let outcome = in_write_transaction!(
             &mut conn,
-            users::update_user(scope, id, expected, checked, new_version)
+            users::update_user(scope, id, expected, input, write, policy)
         );
         let outcome = taken_as_field_error(outcome, UpdateOutcome::Invalid)?;
         self.published_update(scope, &outcome);
@@ -438,13 +471,11 @@ impl Repo {
         expected: DateTime<Utc>,
         change: ChildChange,
     ) -> Result<UpdateOutcome, RepoError> {
-        let now = self.clock.now();
-        let new_version = next_updated_at(now, expected);
-        let now = truncate_to_micros(now);
+        let write = self.write(scope, UserOperation::of_child_change(change));
         let mut conn = self.conn().await?;
         let outcome = in_write_transaction!(
             &mut conn,
-            users::change_child(scope, user_id, expected, change, now, new_version)
+            users::change_child(scope, user_id, expected, change, write)
         )?;
         self.published_update(scope, &outcome);
         Ok(outcome)
@@ -458,12 +489,132 @@ impl Repo {
         id: Uuid,
         expected: DateTime<Utc>,
     ) -> Result<DeleteOutcome, RepoError> {
+        let write = self.write(scope, UserOperation::Delete);
         let mut conn = self.conn().await?;
-        let outcome = in_write_transaction!(&mut conn, users::delete_user(scope, id, expected))?;
+        let outcome =
+            in_write_transaction!(&mut conn, users::delete_user(scope, id, expected, write))?;
         if let DeleteOutcome::Deleted = outcome {
             self.published(feed::ChangeKind::Deleted, scope, id, expected);
         }
         Ok(outcome)
+    }
+
+    /// Up to `limit` entries of the change history of user `id` of the
+    /// scope's environment (deleted or not), newest first, older than
+    /// version `before`.
+    pub async fn history(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        before: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<HistoryEntry>, RepoError> {
+        on_backend!(
+            &mut self.conn().await?,
+            history::history(scope, id, before, limit)
+        )
+    }
+
+    /// Deletes history entries recorded before `cutoff`, and those of each
+    /// user beyond its newest `keep_per_user`, a batch per statement so
+    /// that writers never wait long; returns how many.
+    pub async fn prune_history(
+        &self,
+        cutoff: DateTime<Utc>,
+        keep_per_user: i64,
+    ) -> Result<usize, RepoError> {
+        let mut pruned = 0;
+        loop {
+            let batch = on_backend!(&mut self.conn().await?, history::prune_older_than(cutoff))?;
+            pruned += batch;
+            if batch < history_batch() {
+                break;
+            }
+        }
+        let users = on_backend!(&mut self.conn().await?, history::users_over(keep_per_user))?;
+        for user in users {
+            pruned += on_backend!(
+                &mut self.conn().await?,
+                history::prune_user_beyond(user, keep_per_user)
+            )?;
+        }
+        Ok(pruned)
+    }
+
+    /// Claims `key` of the scope's token for a request whose body hashes
+    /// to `body_hash` (see `http/idempotency.rs`): keys live `lifetime`, and
+    /// an unanswered claim older than `abandon_after` is taken over.
+    pub async fn claim_idempotency_key(
+        &self,
+        token: Uuid,
+        key: &str,
+        body_hash: &str,
+        (lifetime, abandon_after): (chrono::Duration, chrono::Duration),
+    ) -> Result<KeyClaim, RepoError> {
+        let now = self.now();
+        let row = IdempotencyKeyRow {
+            token_id: DbId(token),
+            key: key.to_owned(),
+            body_hash: body_hash.to_owned(),
+            status: None,
+            response: None,
+            created_at: DbTime(now),
+        };
+        let (expired, abandoned) = (now - lifetime, now - abandon_after);
+        on_backend!(
+            &mut self.conn().await?,
+            idempotency::claim(row, expired, abandoned)
+        )
+    }
+
+    /// Stores the answer of the request that claimed `key` of `token`.
+    pub async fn answer_idempotency_key(
+        &self,
+        token: Uuid,
+        key: &str,
+        status: i32,
+        body: String,
+    ) -> Result<(), RepoError> {
+        on_backend!(
+            &mut self.conn().await?,
+            idempotency::answer(token, key, status, body)
+        )
+    }
+
+    /// Gives up the unanswered claim of `key` of `token`.
+    pub async fn release_idempotency_key(&self, token: Uuid, key: &str) -> Result<(), RepoError> {
+        on_backend!(&mut self.conn().await?, idempotency::release(token, key))
+    }
+
+    /// Deletes the idempotency keys claimed before `cutoff`, and those of
+    /// each token beyond its newest `keep_per_token`; returns how many.
+    pub async fn prune_idempotency_keys(
+        &self,
+        cutoff: DateTime<Utc>,
+        keep_per_token: i64,
+    ) -> Result<usize, RepoError> {
+        let mut pruned = 0;
+        loop {
+            let batch = on_backend!(
+                &mut self.conn().await?,
+                idempotency::prune_older_than(cutoff)
+            )?;
+            pruned += batch;
+            if batch < history_batch() {
+                break;
+            }
+        }
+        let tokens = on_backend!(
+            &mut self.conn().await?,
+            idempotency::tokens_over(keep_per_token)
+        )?;
+        for token in tokens {
+            pruned += on_backend!(
+                &mut self.conn().await?,
+                idempotency::prune_token_beyond(token, keep_per_token)
+            )?;
+        }
+        Ok(pruned)
     }
 
     /// Creates a token for an environment; returns it, to be shown once.
@@ -528,9 +679,7 @@ impl Repo {
         if let Some(scope) = self.tokens.get(&hash) {
             return Ok(Some(scope));
         }
-        let environment =
-            on_backend!(&mut self.conn().await?, tokens::environment_of_token(&hash))?;
-        let scope = environment.map(|environment_id| Scope { environment_id });
+        let scope = on_backend!(&mut self.conn().await?, tokens::scope_of_token(&hash))?;
         if let Some(scope) = scope {
             self.tokens.put(&hash, scope);
         }

@@ -11,11 +11,13 @@ use diesel::expression::{
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Nullable, Text};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use uuid::Uuid;
 
 use super::demo::DemoRows;
-use super::shared::{snapshot_from_json, user_in_scope, UserInScope, UserWithJsonLists};
+use super::shared::{
+    snapshot_from_json, user_in_scope, UserInScope, UserWithJsonLists, Write,
+};
 use super::{Relation, RepoError, Scope, UserSnapshot};
 use crate::db::models::{UserChanges, UserRow};
 use crate::db::schema;
@@ -198,12 +200,19 @@ pub async fn user_with_children(
         .transpose()
 }
 
+/// The user row as it was before the `UPDATE` that returns this, as JSON:
+/// a subquery in `RETURNING` reads the statement's snapshot, which does not
+/// hold the statement's own change. (A row changed by another writer after
+/// that snapshot is not updated at all: its version moved.)
+const ROW_BEFORE_UPDATE: NestedList =
+    NestedList("(SELECT row_to_json(old_row)::text FROM users old_row WHERE old_row.id = users.id)");
+
 /// The compare-and-set of a patch that needs no stored facts, answering
-/// with the user and its nested lists `relations`: one statement, with no
-/// transaction around it. The lists are read in the `UPDATE`'s own
-/// snapshot, and every change of a nested record moves the user's version,
-/// so they belong to the version written. `None` when the user is not at
-/// version `expected` (or not there at all).
+/// with the user and its nested lists `relations`, and its history entry:
+/// one `UPDATE` and one `INSERT` in a transaction. The lists are read in the
+/// `UPDATE`'s own snapshot, and every change of a nested record moves the
+/// user's version, so they belong to the version written. `None` when the
+/// user is not at version `expected` (or not there at all).
 pub async fn update_returning_children(
     c: &mut Conn,
     scope: Scope,
@@ -211,21 +220,39 @@ pub async fn update_returning_children(
     expected: DateTime<Utc>,
     changes: UserChanges,
     relations: &[Relation],
+    write: Write,
 ) -> Result<Option<UserSnapshot>, RepoError> {
-    let at_version =
-        user_in_scope(scope, id).filter(schema::users::updated_at.eq(DbTime(expected)));
-    let row = diesel::update(at_version)
-        .set(changes)
-        .returning((UserRow::as_returning(), nested_lists_json(relations)))
-        .get_result::<(UserRow, JsonLists)>(c)
-        .await
-        .optional()?;
-    row.map(|row| snapshot_from_json(with_lists(row), relations))
-        .transpose()
+    c.transaction(async move |c: &mut Conn| {
+        let at_version =
+            user_in_scope(scope, id).filter(schema::users::updated_at.eq(DbTime(expected)));
+        let returning = (
+            UserRow::as_returning(),
+            nested_lists_json(relations),
+            ROW_BEFORE_UPDATE,
+        );
+        let written = diesel::update(at_version)
+            .set(changes)
+            .returning(returning)
+            .get_result::<(UserRow, JsonLists, Option<String>)>(c)
+            .await
+            .optional()?;
+        let Some((row, lists, before)) = written else {
+            return Ok(None);
+        };
+        let before: UserRow = serde_json::from_str(before.as_deref().unwrap_or("null"))
+            .map_err(|e| RepoError::Corrupt(e.to_string()))?;
+        history::record(c, write.update_entry(scope, &before, &row)).await?;
+        snapshot_from_json(with_lists((row, lists)), relations).map(Some)
+    })
+    .await
 }
 
 #[path = "queries/children.rs"]
 pub mod children;
+#[path = "queries/history.rs"]
+pub mod history;
+#[path = "queries/idempotency.rs"]
+pub mod idempotency;
 #[path = "queries/nodes.rs"]
 pub mod nodes;
 #[path = "queries/seed.rs"]

@@ -15,6 +15,7 @@ use crate::db::models::*;
 use crate::db::types::{DbJson, DbTime};
 use crate::domain::{
     Chain, ChainalysisRisk, CredentialFormat, MfaBackupCodeAcknowledgement, MfaDeviceKind,
+    UserOperation,
 };
 
 fn corrupt(what: impl std::fmt::Display) -> RepoError {
@@ -434,8 +435,12 @@ pub enum ChildChange {
 pub enum UpdateOutcome {
     /// The change was written (or the input was empty); the user as it now is.
     Updated(UserSnapshot),
-    /// The stored version is not the expected one; the user as it now is.
-    Conflict(UserSnapshot),
+    /// The user had moved on, but none of the fields the input sets had
+    /// changed since the expected version, so the input was applied to the
+    /// current version (on request: [`ConflictPolicy::MergeIfDisjoint`]).
+    Merged(UserSnapshot),
+    /// The stored version is not the expected one.
+    Conflict(Box<Conflict>),
     /// No such user in this environment.
     NotFound,
     /// The input broke these rules; nothing was written.
@@ -455,7 +460,102 @@ pub enum CreateOutcome {
 #[derive(Debug)]
 pub enum DeleteOutcome {
     Deleted,
-    /// The stored version is not the expected one; the user as it now is.
-    Conflict(Box<UserSnapshot>),
+    /// The stored version is not the expected one.
+    Conflict(Box<Conflict>),
     NotFound,
+}
+
+/// What a write does when the user is no longer at the version it expects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConflictPolicy {
+    /// Answer with a conflict.
+    #[default]
+    Fail,
+    /// Apply the input to the current version when none of the fields it
+    /// sets changed since the expected one, as the history shows; answer
+    /// with a conflict otherwise.
+    MergeIfDisjoint,
+}
+
+/// A write refused because the user moved on from the expected version.
+#[derive(Debug)]
+pub struct Conflict {
+    /// The user as it is now.
+    pub current: UserSnapshot,
+    /// What changed since the expected version.
+    pub changes: ChangesSince,
+    /// Those of `changes.fields` that the refused write sets too.
+    pub conflicting_fields: Vec<String>,
+}
+
+/// The fields (and nested lists) that changed between two versions of a
+/// user, by GraphQL name of `User`, sorted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangesSince {
+    pub fields: Vec<String>,
+    /// False when the history kept does not reach back to the earlier
+    /// version (pruned, or never a version of this user): `fields` then
+    /// holds only the changes still kept.
+    pub complete: bool,
+}
+
+impl UserOperation {
+    /// The operation of a nested-record change.
+    pub fn of_child_change(change: ChildChange) -> Self {
+        match change {
+            ChildChange::RevokeSession(_) => UserOperation::RevokeSession,
+            ChildChange::RemoveMfaDevice(_) => UserOperation::RemoveMfaDevice,
+            ChildChange::SetDefaultMfaDevice(_) => UserOperation::SetDefaultMfaDevice,
+        }
+    }
+}
+
+/// One entry of a user's change history: which write moved the user from
+/// one version to the next, what it changed, and who made it.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub version: DateTime<Utc>,
+    /// None for the creation.
+    pub previous_version: Option<DateTime<Utc>>,
+    pub operation: UserOperation,
+    /// GraphQL names of `User` fields and nested lists, sorted.
+    pub changed_fields: Vec<String>,
+    /// The API token that made the write (its id and name); none when the
+    /// command line did.
+    pub token: Option<(Uuid, String)>,
+    /// Applied to a later version than the one its client expected.
+    pub merged: bool,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl TryFrom<(UserHistoryRow, Option<String>)> for HistoryEntry {
+    type Error = RepoError;
+    fn try_from((row, token_name): (UserHistoryRow, Option<String>)) -> Result<Self, RepoError> {
+        Ok(HistoryEntry {
+            id: row.id.0,
+            user_id: row.user_id.0,
+            version: time(row.version),
+            previous_version: row.previous_version.map(time),
+            operation: parse(&row.operation)?,
+            changed_fields: serde_json::from_value(row.changed_fields.0).map_err(corrupt)?,
+            token: row.token_id.map(|id| (id.0, token_name.unwrap_or_default())),
+            merged: row.merged,
+            recorded_at: time(row.recorded_at),
+        })
+    }
+}
+
+/// Where an `Idempotency-Key` stands when a request names it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyClaim {
+    /// This request runs; its answer is to be stored.
+    Claimed,
+    /// The first request was answered so: replay it.
+    Answered { status: i32, body: String },
+    /// The first request is still running.
+    Running,
+    /// The key was used with another request body.
+    OtherBody,
 }

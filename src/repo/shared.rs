@@ -9,14 +9,16 @@ use diesel::{ExpressionMethods, QueryDsl};
 use uuid::Uuid;
 
 use super::records::decode_all;
-use super::{ChildChange, Children, Relation, RepoError, Scope, User, UserSnapshot};
+use super::{
+    ChangesSince, ChildChange, Children, Relation, RepoError, Scope, User, UserSnapshot,
+};
 use crate::db::models::{
-    ChainalysisCheckRow, MfaDeviceRow, OauthAccountRow, SessionRow, UserChanges, UserRow,
-    VerifiedCredentialRow, WalletRow,
+    ChainalysisCheckRow, MfaDeviceRow, OauthAccountRow, SessionRow, UserChanges, UserHistoryRow,
+    UserRow, VerifiedCredentialRow, WalletRow,
 };
 use crate::db::schema::users;
 use crate::db::types::{DbId, DbJson, DbTime};
-use crate::domain::{ErrorCode, FieldError, Patch, UserPatch};
+use crate::domain::{ErrorCode, FieldError, Patch, UserOperation, UserPatch};
 
 pub(crate) use crate::db::lower;
 
@@ -96,6 +98,174 @@ pub fn changes(patch: UserPatch, updated_at: DateTime<Utc>) -> UserChanges {
             .map(|v| v.map(|chain| chain.as_str().to_owned())),
         updated_at: DbTime(updated_at),
     }
+}
+
+/// Every column an update may write, with the name of its field in
+/// `User` and the input types: the one list behind the history's
+/// `changedFields` and a conflict's `conflictingFields`.
+macro_rules! updatable_user_fields {
+    ($($column:ident => $name:literal,)+) => {
+        /// The fields whose stored value differs between `old` and `new`.
+        pub fn changed_fields(old: &UserRow, new: &UserRow) -> Vec<&'static str> {
+            let mut fields = Vec::new();
+            $(if old.$column != new.$column { fields.push($name); })+
+            fields
+        }
+
+        /// The fields `patch` writes: sets or clears.
+        pub fn written_fields<C>(patch: &UserPatch<C>) -> Vec<&'static str> {
+            let mut fields = Vec::new();
+            $(if !patch.$column.is_keep() { fields.push($name); })+
+            fields
+        }
+    };
+}
+
+updatable_user_fields! {
+    last_verified_credential_id => "lastVerifiedCredentialId",
+    scope => "scope",
+    new_user => "newUser",
+    first_visit => "firstVisit",
+    last_visit => "lastVisit",
+    alias => "alias",
+    first_name => "firstName",
+    last_name => "lastName",
+    job_title => "jobTitle",
+    t_shirt_size => "tShirtSize",
+    team => "team",
+    country => "country",
+    email => "email",
+    phone_number => "phoneNumber",
+    policies_consent => "policiesConsent",
+    username => "username",
+    metadata => "metadata",
+    mfa_backup_code_acknowledgement => "mfaBackupCodeAcknowledgement",
+    btc_wallet => "btcWallet",
+    kda_wallet => "kdaWallet",
+    ltc_wallet => "ltcWallet",
+    ckb_wallet => "ckbWallet",
+    kas_wallet => "kasWallet",
+    doge_wallet => "dogeWallet",
+    email_notification => "emailNotification",
+    discord_notification => "discordNotification",
+    newsletter_notification => "newsletterNotification",
+    lists => "lists",
+    wallet_public_key => "walletPublicKey",
+    wallet => "wallet",
+    chain => "chain",
+}
+
+/// The nested list of `User` a nested-record change writes.
+pub fn written_list(change: ChildChange) -> &'static str {
+    match change {
+        ChildChange::RevokeSession(_) => "sessions",
+        ChildChange::RemoveMfaDevice(_) | ChildChange::SetDefaultMfaDevice(_) => "mfaDevices",
+    }
+}
+
+/// An update's input after its own checks.
+#[derive(Debug, Clone)]
+pub struct CheckedInput {
+    /// The fields that passed.
+    pub patch: UserPatch,
+    /// Every field that did not.
+    pub errors: Vec<FieldError>,
+    /// The fields the input writes, valid or not: what a conflict compares.
+    pub written: Vec<&'static str>,
+}
+
+impl CheckedInput {
+    pub fn new(input: UserPatch<String>) -> Self {
+        let written = written_fields(&input);
+        let (patch, errors) = input.check();
+        CheckedInput {
+            patch,
+            errors,
+            written,
+        }
+    }
+}
+
+/// Who writes, and how: what every history entry of a write records
+/// besides the versions and the fields.
+#[derive(Debug, Clone, Copy)]
+pub struct Write {
+    pub operation: UserOperation,
+    pub token_id: Option<Uuid>,
+    pub merged: bool,
+    /// When, to the microsecond.
+    pub at: DateTime<Utc>,
+}
+
+impl Write {
+    /// The history entry of this write of user `user` from version
+    /// `previous` to `version`, changing `fields`.
+    pub fn entry(
+        &self,
+        scope: Scope,
+        user: Uuid,
+        (previous, version): (Option<DateTime<Utc>>, DateTime<Utc>),
+        fields: &[&str],
+    ) -> UserHistoryRow {
+        let mut fields = fields.to_vec();
+        fields.sort_unstable();
+        UserHistoryRow {
+            id: DbId(Uuid::new_v4()),
+            environment_id: DbId(scope.environment_id),
+            user_id: DbId(user),
+            version: DbTime(version),
+            previous_version: previous.map(DbTime),
+            operation: self.operation.as_str().to_owned(),
+            changed_fields: DbJson(serde_json::json!(fields)),
+            token_id: self.token_id.map(DbId),
+            merged: self.merged,
+            recorded_at: DbTime(self.at),
+        }
+    }
+}
+
+impl Write {
+    /// The history entry of this write, an update from row `before` to
+    /// row `after`.
+    pub fn update_entry(&self, scope: Scope, before: &UserRow, after: &UserRow) -> UserHistoryRow {
+        let versions = (Some(before.updated_at.0), after.updated_at.0);
+        self.entry(scope, after.id.0, versions, &changed_fields(before, after))
+    }
+}
+
+/// The changes recorded between two versions of a user, from the history
+/// entries after the earlier one, oldest first, as (previous version,
+/// changed fields).
+pub fn changes_since(
+    expected: DateTime<Utc>,
+    entries: Vec<(Option<DbTime>, DbJson)>,
+) -> Result<ChangesSince, RepoError> {
+    // Entries chain: each names the version it moved from. The history
+    // reaches back to `expected` when the oldest entry kept after it moved
+    // from exactly `expected`.
+    let complete = entries
+        .first()
+        .is_some_and(|(previous, _)| *previous == Some(DbTime(expected)));
+    let mut fields = std::collections::BTreeSet::new();
+    for (_, changed) in entries {
+        let changed: Vec<String> =
+            serde_json::from_value(changed.0).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+        fields.extend(changed);
+    }
+    Ok(ChangesSince {
+        fields: fields.into_iter().collect(),
+        complete,
+    })
+}
+
+/// Those of `changed` that a write of `written` would write too.
+pub fn conflicting(changed: &ChangesSince, written: &[&str]) -> Vec<String> {
+    changed
+        .fields
+        .iter()
+        .filter(|field| written.contains(&field.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// The field error of a nested-record change naming no record of the user.

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::demo::DemoRows;
-use super::shared::UserInScope;
+use super::shared::{user_in_scope, UserInScope, Write};
 use super::{Relation, RepoError, Scope, User, UserSnapshot};
 use crate::db::models::{UserChanges, UserRow};
 use crate::db::types::DbId;
@@ -98,7 +98,7 @@ pub async fn user_with_children(
 }
 
 /// The compare-and-set of a patch that needs no stored facts, answering
-/// with the user and its nested lists `relations` (as
+/// with the user and its nested lists `relations` and recording it (as
 /// `pg::update_returning_children`), in a write transaction of its own.
 pub async fn update_returning_children(
     c: &mut Conn,
@@ -107,11 +107,17 @@ pub async fn update_returning_children(
     expected: DateTime<Utc>,
     changes: UserChanges,
     relations: &[Relation],
+    write: Write,
 ) -> Result<Option<UserSnapshot>, RepoError> {
     c.immediate_transaction(async move |c: &mut Conn| {
+        let before = user_for_write(c, user_in_scope(scope, id)).await?;
+        let Some(before) = before.filter(|row| row.updated_at.0 == expected) else {
+            return Ok(None);
+        };
         let Some(row) = users::compare_and_set(c, scope, id, expected, changes).await? else {
             return Ok(None);
         };
+        history::record(c, write.update_entry(scope, &before, &row)).await?;
         let mut children = children::children_of_users(c, relations, &[id]).await?;
         Ok(Some(UserSnapshot {
             user: User::try_from(row)?,
@@ -124,6 +130,10 @@ pub async fn update_returning_children(
 
 #[path = "queries/children.rs"]
 pub mod children;
+#[path = "queries/history.rs"]
+pub mod history;
+#[path = "queries/idempotency.rs"]
+pub mod idempotency;
 #[path = "queries/nodes.rs"]
 pub mod nodes;
 #[path = "queries/seed.rs"]

@@ -69,9 +69,7 @@ impl TokenCache {
 mod tests {
     use super::*;
 
-    const SCOPE: Scope = Scope {
-        environment_id: uuid::Uuid::nil(),
-    };
+    const SCOPE: Scope = Scope::of_environment(uuid::Uuid::nil());
 
     #[test]
     fn remembers_within_the_time_to_live_only() {

@@ -3,13 +3,11 @@
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
-use uuid::Uuid;
-
 use super::Conn;
 use crate::db::models::ApiTokenRow;
 use crate::db::schema::api_tokens;
 use crate::db::types::{DbId, DbTime};
-use crate::repo::{RepoError, TokenRef};
+use crate::repo::{RepoError, Scope, TokenRef};
 
 pub async fn insert_token(c: &mut Conn, row: ApiTokenRow) -> Result<(), RepoError> {
     diesel::insert_into(api_tokens::table)
@@ -46,14 +44,17 @@ pub async fn revoke_tokens(
     Ok(revoked)
 }
 
-/// The environment of the unrevoked token with this hash.
-pub async fn environment_of_token(c: &mut Conn, hash: &str) -> Result<Option<Uuid>, RepoError> {
-    let environment = api_tokens::table
+/// The scope the unrevoked token with this hash grants.
+pub async fn scope_of_token(c: &mut Conn, hash: &str) -> Result<Option<Scope>, RepoError> {
+    let token = api_tokens::table
         .filter(api_tokens::token_hash.eq(hash))
         .filter(api_tokens::revoked_at.is_null())
-        .select(api_tokens::environment_id)
-        .first::<DbId>(c)
+        .select((api_tokens::id, api_tokens::environment_id))
+        .first::<(DbId, DbId)>(c)
         .await
         .optional()?;
-    Ok(environment.map(|id| id.0))
+    Ok(token.map(|(id, environment)| Scope {
+        environment_id: environment.0,
+        token_id: Some(id.0),
+    }))
 }

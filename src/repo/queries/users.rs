@@ -13,15 +13,19 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::children::children_of_user;
+use super::history;
 use super::{user_for_write, Backend, Conn};
 use crate::db::models::{NewUser, UserChanges, UserRow};
 use crate::db::schema::{mfa_devices, sessions, users, verified_credentials};
 use crate::db::types::{DbId, DbTime};
-use crate::domain::{check_against_stored, FieldError, StoredFacts, UserPatch};
-use crate::repo::shared::{changes, lower, unknown_child, user_in_scope};
+use crate::domain::{check_against_stored, next_updated_at, FieldError, StoredFacts, UserPatch};
+use crate::repo::shared::{
+    changed_fields, changes, conflicting, lower, unknown_child, user_in_scope, written_list,
+    CheckedInput, Write,
+};
 use crate::repo::{
-    ChildChange, CreateOutcome, DeleteOutcome, Relation, RepoError, Scope, UpdateOutcome, User,
-    UserFilter, UserPosition, UserSnapshot,
+    ChildChange, Conflict, ConflictPolicy, CreateOutcome, DeleteOutcome, Relation, RepoError,
+    Scope, UpdateOutcome, User, UserFilter, UserPosition, UserSnapshot,
 };
 
 /// One user of the scope's environment.
@@ -170,29 +174,44 @@ async fn snapshot(c: &mut Conn, row: UserRow) -> Result<UserSnapshot, RepoError>
     })
 }
 
-/// What a write answers for a user that is not at the version it expected:
-/// `Conflict` with the user as it is now, or `NotFound`.
-async fn not_at_version(
-    c: &mut Conn,
-    current: Option<UserRow>,
-) -> Result<UpdateOutcome, RepoError> {
-    match current {
-        Some(current) => Ok(UpdateOutcome::Conflict(snapshot(c, current).await?)),
-        None => Ok(UpdateOutcome::NotFound),
-    }
-}
-
-/// User `id`, read for a write (see `user_for_write`), if it is at version
-/// `expected`; otherwise the answer the write gives instead.
-async fn at_version(
+/// The conflict of a write that expected version `expected` of the user
+/// now at `current`, with what changed since and what of it the write
+/// writes too: `written` fields, or the whole user when `None`.
+async fn conflict(
     c: &mut Conn,
     scope: Scope,
-    id: Uuid,
     expected: DateTime<Utc>,
-) -> Result<Result<UserRow, UpdateOutcome>, RepoError> {
-    match user_for_write(c, user_in_scope(scope, id)).await? {
-        Some(current) if current.updated_at.0 == expected => Ok(Ok(current)),
-        other => Ok(Err(not_at_version(c, other).await?)),
+    current: UserRow,
+    written: Option<&[&str]>,
+) -> Result<Box<Conflict>, RepoError> {
+    let (user, version) = (current.id.0, current.updated_at.0);
+    let changes = history::changes_since(c, scope, user, expected, version).await?;
+    let conflicting_fields = match written {
+        Some(written) => conflicting(&changes, written),
+        None => changes.fields.clone(),
+    };
+    Ok(Box::new(Conflict {
+        current: snapshot(c, current).await?,
+        changes,
+        conflicting_fields,
+    }))
+}
+
+/// What a write of `written` fields answers for a user that is not at the
+/// version it expected: `Conflict` with the user as it is now, or
+/// `NotFound`.
+async fn not_at_version(
+    c: &mut Conn,
+    scope: Scope,
+    expected: DateTime<Utc>,
+    current: Option<UserRow>,
+    written: &[&str],
+) -> Result<UpdateOutcome, RepoError> {
+    match current {
+        Some(current) => Ok(UpdateOutcome::Conflict(
+            conflict(c, scope, expected, current, Some(written)).await?,
+        )),
+        None => Ok(UpdateOutcome::NotFound),
     }
 }
 
@@ -222,6 +241,7 @@ pub async fn create_user(
     new: NewUser,
     patch: UserPatch,
     input_errors: Vec<FieldError>,
+    write: Write,
 ) -> Result<CreateOutcome, RepoError> {
     let (email_taken, username_taken) =
         taken_by_others(c, new.environment_id, new.id, &patch).await?;
@@ -237,9 +257,10 @@ pub async fn create_user(
     if !errors.is_empty() {
         return Ok(CreateOutcome::Invalid(errors));
     }
-    diesel::insert_into(users::table)
+    let blank = diesel::insert_into(users::table)
         .values(&new)
-        .execute(c)
+        .returning(UserRow::as_returning())
+        .get_result(c)
         .await?;
     // The input goes through the same column mapping as an update.
     let row = diesel::update(users::table.filter(users::id.eq(new.id)))
@@ -247,6 +268,13 @@ pub async fn create_user(
         .returning(UserRow::as_returning())
         .get_result(c)
         .await?;
+    let scope = Scope {
+        environment_id: new.environment_id.0,
+        token_id: write.token_id,
+    };
+    let versions = (None, row.updated_at.0);
+    let entry = write.entry(scope, row.id.0, versions, &changed_fields(&blank, &row));
+    history::record(c, entry).await?;
     Ok(CreateOutcome::Created(Box::new(UserSnapshot {
         user: User::try_from(row)?,
         children: Default::default(),
@@ -254,36 +282,83 @@ pub async fn create_user(
     })))
 }
 
-/// Applies `patch` to the user only if its stored `updated_at` is still
-/// `expected`, and returns the user with its nested lists as they are right
-/// after. `input_errors` are the patch's own errors, reported with the rest.
+/// Applies the input to the user only if its stored `updated_at` is still
+/// `expected` (or, under [`ConflictPolicy::MergeIfDisjoint`], to the
+/// current version when none of the fields the input writes changed since
+/// `expected`), records the write in the history, and returns the user with
+/// its nested lists as they are right after. The input's own errors are
+/// reported with the rest.
 pub async fn update_user(
     c: &mut Conn,
     scope: Scope,
     id: Uuid,
     expected: DateTime<Utc>,
-    (patch, input_errors): (UserPatch, Vec<FieldError>),
-    new_version: DateTime<Utc>,
+    input: CheckedInput,
+    write: Write,
+    policy: ConflictPolicy,
 ) -> Result<UpdateOutcome, RepoError> {
     // Read first (and lock, on PostgreSQL): the rules need the stored user,
     // and the answer's nested lists must belong to the version it carries.
-    let current = match at_version(c, scope, id, expected).await? {
-        Ok(current) => current,
-        Err(answer) => return Ok(answer),
+    let current = match user_for_write(c, user_in_scope(scope, id)).await? {
+        None => return Ok(UpdateOutcome::NotFound),
+        Some(current) => current,
     };
-    let errors = field_errors(c, &current, &patch, input_errors).await?;
+    if current.updated_at.0 == expected {
+        return apply(c, scope, current, input, write).await;
+    }
+    let version = current.updated_at.0;
+    let changes = history::changes_since(c, scope, id, expected, version).await?;
+    let conflicting_fields = conflicting(&changes, &input.written);
+    let disjoint = changes.complete && conflicting_fields.is_empty();
+    if disjoint && policy == ConflictPolicy::MergeIfDisjoint {
+        // `current` stays locked until this transaction ends (on SQLite the
+        // whole file is), so the write below is still a compare-and-set on
+        // the version the decision was made on.
+        let write = Write {
+            merged: true,
+            ..write
+        };
+        return apply(c, scope, current, input, write).await;
+    }
+    Ok(UpdateOutcome::Conflict(Box::new(Conflict {
+        current: snapshot(c, current).await?,
+        changes,
+        conflicting_fields,
+    })))
+}
+
+/// Applies a checked input to `current`, the user as read for this write.
+async fn apply(
+    c: &mut Conn,
+    scope: Scope,
+    current: UserRow,
+    CheckedInput {
+        patch,
+        errors,
+        written,
+    }: CheckedInput,
+    write: Write,
+) -> Result<UpdateOutcome, RepoError> {
+    let answer = |snapshot| match write.merged {
+        true => UpdateOutcome::Merged(snapshot),
+        false => UpdateOutcome::Updated(snapshot),
+    };
+    let errors = field_errors(c, &current, &patch, errors).await?;
     if !errors.is_empty() {
         return Ok(UpdateOutcome::Invalid(errors));
     }
     if patch.is_empty() {
-        return Ok(UpdateOutcome::Updated(snapshot(c, current).await?));
+        return Ok(answer(snapshot(c, current).await?));
     }
+    let (id, base) = (current.id.0, current.updated_at.0);
+    let new_version = next_updated_at(write.at, base);
     let changes = changes(patch, new_version);
-    let Some(updated) = compare_and_set(c, scope, id, expected, changes).await? else {
-        let current = user_for_write(c, user_in_scope(scope, id)).await?;
-        return not_at_version(c, current).await;
+    let Some(updated) = compare_and_set(c, scope, id, base, changes).await? else {
+        let now = user_for_write(c, user_in_scope(scope, id)).await?;
+        return not_at_version(c, scope, base, now, &written).await;
     };
-    Ok(UpdateOutcome::Updated(snapshot(c, updated).await?))
+    history::record(c, write.update_entry(scope, &current, &updated)).await?;
+    Ok(answer(snapshot(c, updated).await?))
 }
 
 /// Whether the nested record that `change` names belongs to user `user`.
@@ -348,21 +423,23 @@ pub async fn change_child(
     user_id: Uuid,
     expected: DateTime<Utc>,
     change: ChildChange,
-    now: DateTime<Utc>,
-    new_version: DateTime<Utc>,
+    write: Write,
 ) -> Result<UpdateOutcome, RepoError> {
-    let current = match at_version(c, scope, user_id, expected).await? {
-        Ok(current) => current,
-        Err(answer) => return Ok(answer),
+    let written = [written_list(change)];
+    let current = match user_for_write(c, user_in_scope(scope, user_id)).await? {
+        Some(current) if current.updated_at.0 == expected => current,
+        other => return not_at_version(c, scope, expected, other, &written).await,
     };
     if !owns(c, current.id, change).await? {
         return Ok(UpdateOutcome::Invalid(vec![unknown_child(change)]));
     }
+    let new_version = next_updated_at(write.at, expected);
     let version_only = changes(UserPatch::default(), new_version);
     let Some(user) = compare_and_set(c, scope, user_id, expected, version_only).await? else {
         let current = user_for_write(c, user_in_scope(scope, user_id)).await?;
-        return not_at_version(c, current).await;
+        return not_at_version(c, scope, expected, current, &written).await;
     };
+    let now = write.at;
     match change {
         ChildChange::RevokeSession(id) => {
             diesel::update(sessions::table.filter(sessions::id.eq(DbId(id))))
@@ -379,26 +456,33 @@ pub async fn change_child(
                 .await?;
         }
     }
+    let entry = write.entry(scope, user_id, (Some(expected), new_version), &written);
+    history::record(c, entry).await?;
     Ok(UpdateOutcome::Updated(snapshot(c, user).await?))
 }
 
 /// Deletes the user and its nested records only if its stored `updated_at`
-/// is still `expected`.
+/// is still `expected`. The history keeps the deletion, as a version after
+/// the last one.
 pub async fn delete_user(
     c: &mut Conn,
     scope: Scope,
     id: Uuid,
     expected: DateTime<Utc>,
+    write: Write,
 ) -> Result<DeleteOutcome, RepoError> {
     // Nested rows go with the user through ON DELETE CASCADE.
     let at_version = user_in_scope(scope, id).filter(users::updated_at.eq(DbTime(expected)));
     let deleted = diesel::delete(at_version).execute(c).await?;
     if deleted == 1 {
+        let versions = (Some(expected), next_updated_at(write.at, expected));
+        history::record(c, write.entry(scope, id, versions, &[])).await?;
         return Ok(DeleteOutcome::Deleted);
     }
-    let current = user_for_write(c, user_in_scope(scope, id)).await?;
-    match not_at_version(c, current).await? {
-        UpdateOutcome::Conflict(current) => Ok(DeleteOutcome::Conflict(Box::new(current))),
-        _ => Ok(DeleteOutcome::NotFound),
+    match user_for_write(c, user_in_scope(scope, id)).await? {
+        Some(current) => Ok(DeleteOutcome::Conflict(
+            conflict(c, scope, expected, current, None).await?,
+        )),
+        None => Ok(DeleteOutcome::NotFound),
     }
 }
