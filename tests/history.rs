@@ -83,7 +83,10 @@ async fn disjoint_edits_merge_and_the_history_shows_both(backend: Backend) {
     assert_eq!(second["__typename"], "UpdateUserSuccess", "{second}");
     assert_eq!(second["merged"], true);
     let user = &second["user"];
-    assert_eq!((&user["firstName"], &user["lastName"]), (&json!("Ada"), &json!("Lovelace")));
+    assert_eq!(
+        (&user["firstName"], &user["lastName"]),
+        (&json!("Ada"), &json!("Lovelace"))
+    );
     let v2 = user["updatedAt"].as_str().unwrap().to_owned();
     assert!(v2 > v1);
 
@@ -93,7 +96,13 @@ async fn disjoint_edits_merge_and_the_history_shows_both(backend: Backend) {
     assert_eq!(newest["operation"], "UPDATE");
     assert_eq!(strings(&newest["changedFields"]), ["lastName"]);
     assert_eq!(newest["merged"], true);
-    assert_eq!((newest["previousVersion"].as_str(), newest["version"].as_str()), (Some(v1.as_str()), Some(v2.as_str())));
+    assert_eq!(
+        (
+            newest["previousVersion"].as_str(),
+            newest["version"].as_str()
+        ),
+        (Some(v1.as_str()), Some(v2.as_str()))
+    );
     assert_eq!(strings(&oldest["changedFields"]), ["firstName"]);
     assert_eq!(oldest["merged"], false);
     assert_eq!(oldest["previousVersion"].as_str(), Some(v0.as_str()));
@@ -115,7 +124,14 @@ async fn overlapping_edits_conflict_naming_the_fields(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let id = app.seed(1).await.remove(0);
     let v0 = version(&app, &id).await;
-    let first = update(&app, &id, &v0, json!({ "firstName": "Ada", "team": "core" }), "FAIL").await;
+    let first = update(
+        &app,
+        &id,
+        &v0,
+        json!({ "firstName": "Ada", "team": "core" }),
+        "FAIL",
+    )
+    .await;
     let v1 = first["user"]["updatedAt"].as_str().unwrap().to_owned();
 
     let input = json!({ "team": "infra", "jobTitle": "SRE" });
@@ -129,7 +145,14 @@ async fn overlapping_edits_conflict_naming_the_fields(backend: Backend) {
     assert_eq!(history(&app, &id, 20).await.len(), 1);
 
     // Clearing a field counts as writing it.
-    let cleared = update(&app, &id, &v0, json!({ "firstName": null }), "MERGE_IF_DISJOINT").await;
+    let cleared = update(
+        &app,
+        &id,
+        &v0,
+        json!({ "firstName": null }),
+        "MERGE_IF_DISJOINT",
+    )
+    .await;
     assert_eq!(strings(&cleared["conflictingFields"]), ["firstName"]);
 
     // Setting a field to the value it has changes nothing: the version
@@ -142,7 +165,14 @@ async fn overlapping_edits_conflict_naming_the_fields(backend: Backend) {
 
     // A merge still validates, against the current user.
     let v2 = version(&app, &id).await;
-    let bad = update(&app, &id, &v1, json!({ "lastName": "" }), "MERGE_IF_DISJOINT").await;
+    let bad = update(
+        &app,
+        &id,
+        &v1,
+        json!({ "lastName": "" }),
+        "MERGE_IF_DISJOINT",
+    )
+    .await;
     assert_eq!(bad["__typename"], "ValidationFailed", "{bad}");
     assert_eq!(version(&app, &id).await, v2);
 }
@@ -172,11 +202,22 @@ async fn a_pruned_history_is_flagged_and_never_merged(backend: Backend) {
     assert_eq!(strings(&refused["changedFields"]), ["team"]);
     // A version that never was one of this user's is not guessed about either.
     let made_up = "2001-01-01T00:00:00.000000Z";
-    let refused = update(&app, &id, made_up, json!({ "firstName": "Ada" }), "MERGE_IF_DISJOINT").await;
+    let refused = update(
+        &app,
+        &id,
+        made_up,
+        json!({ "firstName": "Ada" }),
+        "MERGE_IF_DISJOINT",
+    )
+    .await;
     assert_eq!(refused["changedFieldsComplete"], false, "{refused}");
 
     // Age: everything recorded before now goes.
-    let pruned = app.repo.prune_history(chrono::Utc::now(), 1000).await.unwrap();
+    let pruned = app
+        .repo
+        .prune_history(chrono::Utc::now(), 1000)
+        .await
+        .unwrap();
     assert_eq!(pruned, 1);
     assert!(history(&app, &id, 20).await.is_empty());
 }
@@ -195,7 +236,14 @@ async fn every_write_is_recorded_and_paged_within_the_environment(backend: Backe
     let id = created["id"].as_str().unwrap().to_owned();
     let mut version_now = created["updatedAt"].as_str().unwrap().to_owned();
     for n in 0..5 {
-        let done = update(&app, &id, &version_now, json!({ "jobTitle": format!("t{n}") }), "FAIL").await;
+        let done = update(
+            &app,
+            &id,
+            &version_now,
+            json!({ "jobTitle": format!("t{n}") }),
+            "FAIL",
+        )
+        .await;
         version_now = done["user"]["updatedAt"].as_str().unwrap().to_owned();
     }
     // A nested-record change is recorded under the list it changed.
@@ -222,7 +270,10 @@ async fn every_write_is_recorded_and_paged_within_the_environment(backend: Backe
     // Pages of 2 over 6 entries: 3 pages, newest first, each version once.
     let entries = history(&app, &id, 2).await;
     assert_eq!(entries.len(), 6, "{entries:?}");
-    let versions: Vec<&str> = entries.iter().map(|e| e["version"].as_str().unwrap()).collect();
+    let versions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["version"].as_str().unwrap())
+        .collect();
     assert!(versions.windows(2).all(|w| w[0] > w[1]), "{versions:?}");
     for pair in entries.windows(2) {
         assert_eq!(pair[0]["previousVersion"], pair[1]["version"]);
@@ -238,7 +289,10 @@ async fn every_write_is_recorded_and_paged_within_the_environment(backend: Backe
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(on_user["user"]["history"]["edges"][0]["node"]["version"], version_now.as_str());
+    assert_eq!(
+        on_user["user"]["history"]["edges"][0]["node"]["version"],
+        version_now.as_str()
+    );
 
     // Another environment's token sees none of it.
     let other = app.repo.create_environment("other", &[]).await.unwrap();
@@ -319,7 +373,11 @@ async fn a_retried_request_gets_the_first_answer_and_runs_once(backend: Backend)
     assert_eq!(history(&app, &id, 20).await.len(), 1);
 
     // Keys are per token: another token's same key is another request.
-    let token = app.repo.create_token(usergraph::default_scope().environment_id, "second").await.unwrap();
+    let token = app
+        .repo
+        .create_token(usergraph::default_scope().environment_id, "second")
+        .await
+        .unwrap();
     let response = client_with_token(&token.token)
         .post(app.endpoint())
         .header("idempotency-key", "key-1")
@@ -329,7 +387,10 @@ async fn a_retried_request_gets_the_first_answer_and_runs_once(backend: Backend)
         .unwrap();
     assert!(response.headers().get("idempotent-replayed").is_none());
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["data"]["updateUser"]["__typename"], "UpdateConflict", "{body}");
+    assert_eq!(
+        body["data"]["updateUser"]["__typename"], "UpdateConflict",
+        "{body}"
+    );
 
     // A malformed key is refused before anything runs.
     let (status, _, _) = post_with_key(&app, "spaces are not allowed", &other).await;

@@ -533,13 +533,7 @@ async fn node_resolves_every_type_within_the_environment(backend: Backend) {
     }
 
     let other = app.repo.create_environment("other", &[]).await.unwrap();
-    let foreign = app
-        .seed_in(
-            Scope::of_environment(other),
-            1,
-        )
-        .await
-        .remove(0);
+    let foreign = app.seed_in(Scope::of_environment(other), 1).await.remove(0);
     for id in [
         foreign.as_str(),
         "not-a-uuid",

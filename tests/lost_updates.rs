@@ -7,7 +7,17 @@
 //! - per user, the successful writes form one chain: the first expected the
 //!   seeded version, each next one expected the version its predecessor
 //!   wrote, every version strictly later than the one before, and the
-//!   stored list is the markers in that order.
+//!   stored list is the markers in that order;
+//! - the user's change history holds every acknowledged write, each
+//!   naming the version it was applied to.
+//!
+//! With merging on, the clients send `onConflict: MERGE_IF_DISJOINT`, and
+//! bystanders keep setting `jobTitle` on versions they read a while ago,
+//! which merge. A `lists` write merges too when only bystanders wrote since
+//! its read, and must conflict when another `lists` write did: a wrong
+//! merge would drop the other write's marker, which the checks above see.
+//! The history tells the version each merge was applied to, so the chain
+//! still holds.
 //!
 //! Short form (in `cargo test`): 600 writes. Long form, on demand:
 //! `USERGRAPH_CHECK_WRITES=100000 cargo test --release --test lost_updates -- --nocapture`
@@ -36,9 +46,20 @@ const HOT_USERS: usize = 4;
 const MARKERS_PER_USER: usize = 90;
 
 const READ: &str = "query($id: ID!) { user(id: $id) { lists updatedAt } }";
-const WRITE: &str = "mutation($id: ID!, $v: DateTime!, $lists: [String!]) { \
-    updateUser(id: $id, expectedUpdatedAt: $v, input: { lists: $lists }) { \
-      __typename ... on UpdateUserSuccess { user { updatedAt } } } }";
+const WRITE: &str = "mutation($id: ID!, $v: DateTime!, $lists: [String!], \
+    $policy: OnConflict!) { \
+    updateUser(id: $id, expectedUpdatedAt: $v, input: { lists: $lists }, onConflict: $policy) { \
+      __typename ... on UpdateUserSuccess { merged user { updatedAt } } } }";
+const SET_JOB_TITLE: &str = "mutation($id: ID!, $v: DateTime!, $title: String!) { \
+    updateUser(id: $id, expectedUpdatedAt: $v, input: { jobTitle: $title }, \
+      onConflict: MERGE_IF_DISJOINT) { \
+      __typename ... on UpdateUserSuccess { merged user { updatedAt } } } }";
+const HISTORY: &str =
+    "query($id: ID!, $after: String) { userHistory(id: $id, first: 100, after: $after) { \
+    pageInfo { hasNextPage endCursor } edges { node { version previousVersion merged } } } }";
+
+/// Bystanders setting `jobTitle` on stale versions, with merging on.
+const BYSTANDERS: usize = 2;
 
 /// How one write attempt ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +77,8 @@ struct Attempt {
     user: usize,
     marker: String,
     answer: Answer,
+    /// A bystander's `jobTitle` write rather than a `lists` one.
+    bystander: bool,
 }
 
 async fn post(
@@ -73,6 +96,7 @@ async fn post(
 /// Writes until the shared ticket counter runs out. Ticket `t` is one marker
 /// for user `(t / (HOT_USERS * MARKERS_PER_USER)) * HOT_USERS + t % HOT_USERS`:
 /// the clients fill a window of `HOT_USERS` users together, then the next.
+#[allow(clippy::too_many_arguments)]
 async fn client(
     index: usize,
     http: reqwest::Client,
@@ -81,6 +105,7 @@ async fn client(
     tickets: Arc<AtomicUsize>,
     total: usize,
     log: Arc<Mutex<Vec<Attempt>>>,
+    policy: &'static str,
 ) {
     loop {
         let ticket = tickets.fetch_add(1, Ordering::Relaxed);
@@ -107,7 +132,7 @@ async fn client(
                 .cloned()
                 .unwrap_or_default();
             lists.push(Value::from(marker.clone()));
-            let variables = json!({ "id": id, "v": version, "lists": lists });
+            let variables = json!({ "id": id, "v": version, "lists": lists, "policy": policy });
             let result = post(&http, &endpoint, WRITE, variables).await;
             let answer = match result.as_ref().map(|data| &data["updateUser"]) {
                 Some(result) if result["__typename"] == "UpdateUserSuccess" => {
@@ -127,6 +152,7 @@ async fn client(
                 user,
                 marker,
                 answer,
+                bystander: false,
             });
             if done {
                 break;
@@ -135,10 +161,96 @@ async fn client(
     }
 }
 
+/// Until `stop`, reads a user the clients are writing, waits a while so
+/// that the version read goes stale, and sets its `jobTitle` on that
+/// version with merging on.
+async fn bystander(
+    index: usize,
+    http: reqwest::Client,
+    endpoint: String,
+    ids: Arc<Vec<String>>,
+    tickets: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<Attempt>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    for n in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let ticket = tickets.load(Ordering::Relaxed) + n;
+        let window = ticket / (HOT_USERS * MARKERS_PER_USER);
+        let user = (window * HOT_USERS + ticket % HOT_USERS).min(ids.len() - 1);
+        let id = &ids[user];
+        let Some(data) = post(&http, &endpoint, READ, json!({ "id": id })).await else {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        };
+        let version = data["user"]["updatedAt"]
+            .as_str()
+            .expect("updatedAt")
+            .to_owned();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let marker = format!("b{index}-{n}");
+        let variables = json!({ "id": id, "v": version, "title": marker });
+        let result = post(&http, &endpoint, SET_JOB_TITLE, variables).await;
+        let answer = match result.as_ref().map(|data| &data["updateUser"]) {
+            Some(result) if result["__typename"] == "UpdateUserSuccess" => Answer::Acknowledged {
+                expected: version,
+                written: result["user"]["updatedAt"]
+                    .as_str()
+                    .expect("updatedAt")
+                    .to_owned(),
+            },
+            Some(result) if result["__typename"] == "UpdateConflict" => Answer::Conflict,
+            _ => Answer::Unknown,
+        };
+        log.lock().unwrap().push(Attempt {
+            user,
+            marker,
+            answer,
+            bystander: true,
+        });
+    }
+}
+
+/// Every history entry of user `id`, by version: (previous version, merged).
+async fn history(
+    http: &reqwest::Client,
+    endpoint: &str,
+    id: &str,
+) -> HashMap<String, (String, bool)> {
+    let mut entries = HashMap::new();
+    let mut after = Value::Null;
+    loop {
+        let variables = json!({ "id": id, "after": after });
+        let data = post(http, endpoint, HISTORY, variables)
+            .await
+            .expect("history");
+        let page = &data["userHistory"];
+        for edge in page["edges"].as_array().expect("edges") {
+            let node = &edge["node"];
+            let text = |key: &str| node[key].as_str().unwrap_or_default().to_owned();
+            entries.insert(
+                text("version"),
+                (text("previousVersion"), node["merged"] == true),
+            );
+        }
+        if page["pageInfo"]["hasNextPage"] != true {
+            return entries;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
 async fn no_update_is_lost(backend: Backend) {
-    check(backend, None).await;
+    check(backend, None, false).await;
 }
 per_backend!(no_update_is_lost);
+
+async fn no_update_is_lost_with_merging_on(backend: Backend) {
+    check(backend, None, true).await;
+}
+per_backend!(no_update_is_lost_with_merging_on);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
@@ -150,12 +262,13 @@ async fn no_update_is_lost_when_the_database_drops_out() {
         return;
     };
     let proxy = Proxy::start(proxy::target(&admin_url)).await;
-    check(Backend::Postgres, Some(&proxy)).await;
+    check(Backend::Postgres, Some(&proxy), false).await;
 }
 
 /// Runs the checker; with `fault`, the servers reach the database through
-/// that proxy, which is cut for a second once a third of the writes are in.
-async fn check(backend: Backend, fault: Option<&Proxy>) {
+/// that proxy, which is cut for a second once a third of the writes are in;
+/// with `merging`, as the module says.
+async fn check(backend: Backend, fault: Option<&Proxy>, merging: bool) {
     let writes: usize = std::env::var("USERGRAPH_CHECK_WRITES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -197,6 +310,7 @@ async fn check(backend: Backend, fault: Option<&Proxy>) {
     let started = std::time::Instant::now();
     let tickets = Arc::new(AtomicUsize::new(0));
     let log = Arc::new(Mutex::new(Vec::new()));
+    let policy = if merging { "MERGE_IF_DISJOINT" } else { "FAIL" };
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|index| {
             let endpoint = servers[index % processes].endpoint.clone();
@@ -208,6 +322,24 @@ async fn check(backend: Backend, fault: Option<&Proxy>) {
                 tickets.clone(),
                 writes,
                 log.clone(),
+                policy,
+            );
+            tokio::spawn(task)
+        })
+        .collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bystanders: Vec<_> = (0..if merging { BYSTANDERS } else { 0 })
+        .map(|index| {
+            let endpoint = servers[index % processes].endpoint.clone();
+            let (ids, tickets, log) = (ids.clone(), tickets.clone(), log.clone());
+            let task = bystander(
+                index,
+                http.clone(),
+                endpoint,
+                ids,
+                tickets,
+                log,
+                stop.clone(),
             );
             tokio::spawn(task)
         })
@@ -223,10 +355,15 @@ async fn check(backend: Backend, fault: Option<&Proxy>) {
     for task in tasks {
         task.await.expect("client");
     }
+    stop.store(true, Ordering::Relaxed);
+    for task in bystanders {
+        task.await.expect("bystander");
+    }
     let elapsed = started.elapsed();
     let log = std::mem::take(&mut *log.lock().unwrap());
 
     let mut problems = Vec::new();
+    let mut merged_lists_writes = 0;
     for (user, id) in ids.iter().enumerate() {
         let stored = post(&http, &servers[0].endpoint, READ, json!({ "id": id }))
             .await
@@ -237,9 +374,11 @@ async fn check(backend: Backend, fault: Option<&Proxy>) {
         let seeded_lists: Vec<String> =
             serde_json::from_value(initial[user]["lists"].clone()).unwrap_or_default();
         let attempts: Vec<&Attempt> = log.iter().filter(|a| a.user == user).collect();
+        let recorded = history(&http, &servers[0].endpoint, id).await;
 
-        // The successes, chained by version from the seeded one.
-        let mut by_expected: HashMap<&str, (&str, &str)> = HashMap::new();
+        // The successes, chained by the version each was applied to: the
+        // one it expected, or for a merge the one the history names.
+        let mut by_base: HashMap<&str, (&str, Option<&str>)> = HashMap::new();
         for attempt in &attempts {
             if let Answer::Acknowledged { expected, written } = &attempt.answer {
                 if written <= expected {
@@ -248,22 +387,32 @@ async fn check(backend: Backend, fault: Option<&Proxy>) {
                         attempt.marker
                     ));
                 }
-                if by_expected
-                    .insert(expected, (written, &attempt.marker))
-                    .is_some()
-                {
+                let Some((base, merged)) = recorded.get(written) else {
+                    problems.push(format!("{id}: {} is not in the history", attempt.marker));
+                    continue;
+                };
+                if *merged != (base != expected) {
                     problems.push(format!(
-                        "{id}: two writes acknowledged on version {expected}"
+                        "{id}: {} expected {expected}, was applied to {base}, merged: {merged}",
+                        attempt.marker
                     ));
+                }
+                if *merged && !attempt.bystander {
+                    merged_lists_writes += 1;
+                }
+                let marker = (!attempt.bystander).then_some(attempt.marker.as_str());
+                if by_base.insert(base, (written, marker)).is_some() {
+                    problems.push(format!("{id}: two writes acknowledged on version {base}"));
                 }
             }
         }
         let mut chain = seeded_lists.clone();
         let mut version = initial[user]["updatedAt"].as_str().unwrap_or_default();
-        while let Some((written, marker)) = by_expected.remove(version) {
-            chain.push(marker.to_string());
+        while let Some((written, marker)) = by_base.remove(version) {
+            chain.extend(marker.map(str::to_owned));
             version = written;
         }
+        let by_expected = by_base;
         // A write with no answer may have landed, and then the chain passes
         // through a version nobody was told of: only the markers are checked.
         let answered = attempts.iter().all(|a| a.answer != Answer::Unknown);
@@ -287,7 +436,7 @@ async fn check(backend: Backend, fault: Option<&Proxy>) {
             }
         }
         let count = |marker: &str| stored_lists.iter().filter(|m| *m == marker).count();
-        for attempt in &attempts {
+        for attempt in attempts.iter().filter(|a| !a.bystander) {
             match (&attempt.answer, count(&attempt.marker)) {
                 (Answer::Acknowledged { .. }, 1)
                 | (Answer::Conflict, 0)
@@ -300,6 +449,11 @@ async fn check(backend: Backend, fault: Option<&Proxy>) {
         }
     }
 
+    let merges = log
+        .iter()
+        .filter(|a| a.bystander && matches!(a.answer, Answer::Acknowledged { .. }))
+        .count();
+    let log: Vec<Attempt> = log.into_iter().filter(|a| !a.bystander).collect();
     let count = |wanted: fn(&Answer) -> bool| log.iter().filter(|a| wanted(&a.answer)).count();
     let successes = count(|a| matches!(a, Answer::Acknowledged { .. }));
     let conflicts = count(|a| *a == Answer::Conflict);
@@ -314,8 +468,15 @@ async fn check(backend: Backend, fault: Option<&Proxy>) {
     } else {
         ""
     };
+    let merging = if merging {
+        format!(
+            ", merging on: {merges} bystander writes, {merged_lists_writes} lists writes merged"
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "lost-update checker ({backend:?}, {processes} process(es), {CLIENTS} clients, {users} users{faults}): \
+        "lost-update checker ({backend:?}, {processes} process(es), {CLIENTS} clients, {users} users{faults}{merging}): \
          {} attempts, {conflicts} conflicts, {successes} successes, {unknown} unknown, \
          {:.1} s: {verdict}",
         log.len(),

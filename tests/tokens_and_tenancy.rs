@@ -68,13 +68,7 @@ per_backend!(requests_need_a_valid_token);
 async fn another_environment_is_invisible(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let other = app.repo.create_environment("B", &[]).await.unwrap();
-    let theirs = app
-        .seed_in(
-            Scope::of_environment(other),
-            1,
-        )
-        .await
-        .remove(0);
+    let theirs = app.seed_in(Scope::of_environment(other), 1).await.remove(0);
     let ours = app.seed(1).await.remove(0);
     let b_token = app.repo.create_token(other, "b").await.unwrap().token;
     let b = client_with_token(&b_token);

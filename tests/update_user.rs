@@ -255,12 +255,7 @@ async fn clashing_email_and_username_are_taken(backend: Backend) {
 
     // Another environment may use the same address.
     let other = app.repo.create_environment("other", &[]).await.unwrap();
-    let theirs = app
-        .seed_in(
-            Scope::of_environment(other),
-            1,
-        )
-        .await;
+    let theirs = app.seed_in(Scope::of_environment(other), 1).await;
     assert_eq!(theirs.len(), 1);
 }
 per_backend!(clashing_email_and_username_are_taken);
@@ -285,13 +280,7 @@ async fn unknown_or_foreign_user_is_not_found(backend: Backend) {
     }
 
     let other = app.repo.create_environment("other", &[]).await.unwrap();
-    let foreign = app
-        .seed_in(
-            Scope::of_environment(other),
-            1,
-        )
-        .await
-        .remove(0);
+    let foreign = app.seed_in(Scope::of_environment(other), 1).await.remove(0);
     let result = app
         .update(&foreign, &version(&user), json!({ "team": "x" }))
         .await;

@@ -102,7 +102,12 @@ pub async fn history_page(
     let repo = ctx.data::<Repo>()?;
     let scope = ctx.data::<Scope>()?;
     let mut entries = repo
-        .history(*scope, user, after.as_ref().map(|c| c.0), i64::from(first) + 1)
+        .history(
+            *scope,
+            user,
+            after.as_ref().map(|c| c.0),
+            i64::from(first) + 1,
+        )
         .await
         .map_err(repo_failure)?;
     let has_next_page = entries.len() > first as usize;

@@ -11,7 +11,9 @@ use super::query::parse_id;
 use super::scalars::Timestamp;
 use super::types::{selected_relations, User};
 use crate::domain;
-use crate::repo::{ChildChange, Conflict, CreateOutcome, DeleteOutcome, Repo, Scope, UpdateOutcome};
+use crate::repo::{
+    ChildChange, Conflict, CreateOutcome, DeleteOutcome, Repo, Scope, UpdateOutcome,
+};
 
 /// The user after a successful update.
 #[derive(SimpleObject)]
@@ -172,12 +174,10 @@ fn update_result(
                 merged: false,
             })
         }
-        UpdateOutcome::Merged(snapshot) => {
-            UpdateUserResult::UpdateUserSuccess(UpdateUserSuccess {
-                user: User::from_snapshot(snapshot),
-                merged: true,
-            })
-        }
+        UpdateOutcome::Merged(snapshot) => UpdateUserResult::UpdateUserSuccess(UpdateUserSuccess {
+            user: User::from_snapshot(snapshot),
+            merged: true,
+        }),
         UpdateOutcome::Conflict(current) => {
             UpdateUserResult::UpdateConflict(conflict(expected, *current))
         }

@@ -7,8 +7,8 @@ use base64::Engine;
 use uuid::Uuid;
 
 use super::errors::{bad_input, repo_failure};
-use super::inputs::UserFilter;
 use super::history::{history_page, HistoryCursor, UserHistoryEntry};
+use super::inputs::UserFilter;
 use super::loaders::prime_user_page;
 use super::types::{selected_relations, Node, User};
 use crate::domain::format_instant;

@@ -43,22 +43,29 @@ const MAX_KEY_LENGTH: usize = 255;
 /// How often a request waiting for another one's answer looks again.
 const POLL: Duration = Duration::from_millis(20);
 
-/// The request's `Idempotency-Key`, or the refusal of a malformed one: 1
-/// to 255 visible ASCII characters (a UUID, typically).
-pub fn key(headers: &HeaderMap) -> Result<Option<String>, Response> {
-    let Some(value) = headers.get(HEADER) else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(key) if (1..=MAX_KEY_LENGTH).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(key.to_owned()))
-        }
-        _ => Err(refuse(
+/// An `Idempotency-Key` header that is not 1 to 255 visible ASCII
+/// characters.
+pub struct InvalidKey;
+
+impl InvalidKey {
+    pub fn refusal(self) -> Response {
+        refuse(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
             format!("the Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"),
-        )),
+        )
     }
+}
+
+/// The request's `Idempotency-Key` (a UUID, typically), if it sent one.
+pub fn key(headers: &HeaderMap) -> Result<Option<String>, InvalidKey> {
+    let Some(value) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    let key = value.to_str().map_err(|_| InvalidKey)?;
+    let valid =
+        (1..=MAX_KEY_LENGTH).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+    valid.then(|| Some(key.to_owned())).ok_or(InvalidKey)
 }
 
 /// Runs `run` once for `key` of `token` and this `body` (see the module's

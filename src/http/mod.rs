@@ -562,7 +562,7 @@ async fn handle_graphql(
     }
     let key = match idempotency::key(headers) {
         Ok(key) => key,
-        Err(refusal) => return refusal,
+        Err(invalid) => return invalid.refusal(),
     };
     let run = run_body(&state, headers, &body, scope, request_id);
     match (key, scope.token_id) {

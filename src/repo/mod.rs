@@ -410,8 +410,10 @@ impl Repo {
             updated_at: now,
         };
         let mut conn = self.conn().await?;
-        let outcome =
-            in_write_transaction!(&mut conn, users::create_user(new, patch, input_errors, write));
+        let outcome = in_write_transaction!(
+            &mut conn,
+            users::create_user(new, patch, input_errors, write)
+        );
         let outcome = taken_as_field_error(outcome, CreateOutcome::Invalid)?;
         if let CreateOutcome::Created(snapshot) = &outcome {
             let user = &snapshot.user;

@@ -15,9 +15,7 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use uuid::Uuid;
 
 use super::demo::DemoRows;
-use super::shared::{
-    snapshot_from_json, user_in_scope, UserInScope, UserWithJsonLists, Write,
-};
+use super::shared::{snapshot_from_json, user_in_scope, UserInScope, UserWithJsonLists, Write};
 use super::{Relation, RepoError, Scope, UserSnapshot};
 use crate::db::models::{UserChanges, UserRow};
 use crate::db::schema;
@@ -204,8 +202,9 @@ pub async fn user_with_children(
 /// a subquery in `RETURNING` reads the statement's snapshot, which does not
 /// hold the statement's own change. (A row changed by another writer after
 /// that snapshot is not updated at all: its version moved.)
-const ROW_BEFORE_UPDATE: NestedList =
-    NestedList("(SELECT row_to_json(old_row)::text FROM users old_row WHERE old_row.id = users.id)");
+const ROW_BEFORE_UPDATE: NestedList = NestedList(
+    "(SELECT row_to_json(old_row)::text FROM users old_row WHERE old_row.id = users.id)",
+);
 
 /// The compare-and-set of a patch that needs no stored facts, answering
 /// with the user and its nested lists `relations`, and its history entry:

@@ -540,7 +540,9 @@ impl TryFrom<(UserHistoryRow, Option<String>)> for HistoryEntry {
             previous_version: row.previous_version.map(time),
             operation: parse(&row.operation)?,
             changed_fields: serde_json::from_value(row.changed_fields.0).map_err(corrupt)?,
-            token: row.token_id.map(|id| (id.0, token_name.unwrap_or_default())),
+            token: row
+                .token_id
+                .map(|id| (id.0, token_name.unwrap_or_default())),
             merged: row.merged,
             recorded_at: time(row.recorded_at),
         })

@@ -9,9 +9,7 @@ use diesel::{ExpressionMethods, QueryDsl};
 use uuid::Uuid;
 
 use super::records::decode_all;
-use super::{
-    ChangesSince, ChildChange, Children, Relation, RepoError, Scope, User, UserSnapshot,
-};
+use super::{ChangesSince, ChildChange, Children, Relation, RepoError, Scope, User, UserSnapshot};
 use crate::db::models::{
     ChainalysisCheckRow, MfaDeviceRow, OauthAccountRow, SessionRow, UserChanges, UserHistoryRow,
     UserRow, VerifiedCredentialRow, WalletRow,

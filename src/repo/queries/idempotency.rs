@@ -16,10 +16,7 @@ use crate::repo::{KeyClaim, RepoError};
 use super::history::PRUNE_BATCH;
 
 type KeyOf = diesel::dsl::Filter<
-    diesel::dsl::Filter<
-        idempotency_keys::table,
-        diesel::dsl::Eq<idempotency_keys::token_id, DbId>,
-    >,
+    diesel::dsl::Filter<idempotency_keys::table, diesel::dsl::Eq<idempotency_keys::token_id, DbId>>,
     diesel::dsl::Eq<idempotency_keys::key, String>,
 >;
 
@@ -131,7 +128,8 @@ pub async fn prune_older_than(c: &mut Conn, cutoff: DateTime<Utc>) -> Result<usi
             diesel::delete(batch).execute(c).await?
         }
         _ => {
-            let old = idempotency_keys::table.filter(idempotency_keys::created_at.lt(DbTime(cutoff)));
+            let old =
+                idempotency_keys::table.filter(idempotency_keys::created_at.lt(DbTime(cutoff)));
             diesel::delete(old).execute(c).await?
         }
     };

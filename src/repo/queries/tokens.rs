@@ -1,13 +1,13 @@
 //! API tokens, stored by hash. Compiled once per backend (see `repo/pg.rs`).
 
-use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
-use diesel_async::RunQueryDsl;
 use super::Conn;
 use crate::db::models::ApiTokenRow;
 use crate::db::schema::api_tokens;
 use crate::db::types::{DbId, DbTime};
 use crate::repo::{RepoError, Scope, TokenRef};
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel_async::RunQueryDsl;
 
 pub async fn insert_token(c: &mut Conn, row: ApiTokenRow) -> Result<(), RepoError> {
     diesel::insert_into(api_tokens::table)
