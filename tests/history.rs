@@ -392,6 +392,13 @@ async fn a_retried_request_gets_the_first_answer_and_runs_once(backend: Backend)
         "{body}"
     );
 
+    // Once pruned (after 24 hours), the key names a new request.
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    assert!(app.repo.prune_idempotency_keys(later, 10_000).await.unwrap() >= 2);
+    let (status, replayed, fresh) = post_with_key(&app, "key-1", &request).await;
+    assert_eq!((status, replayed), (StatusCode::OK, false));
+    assert!(fresh.contains("UpdateConflict"), "{fresh}");
+
     // A malformed key is refused before anything runs.
     let (status, _, _) = post_with_key(&app, "spaces are not allowed", &other).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
