@@ -394,7 +394,13 @@ async fn a_retried_request_gets_the_first_answer_and_runs_once(backend: Backend)
 
     // Once pruned (after 24 hours), the key names a new request.
     let later = chrono::Utc::now() + chrono::Duration::seconds(1);
-    assert!(app.repo.prune_idempotency_keys(later, 10_000).await.unwrap() >= 2);
+    assert!(
+        app.repo
+            .prune_idempotency_keys(later, 10_000)
+            .await
+            .unwrap()
+            >= 2
+    );
     let (status, replayed, fresh) = post_with_key(&app, "key-1", &request).await;
     assert_eq!((status, replayed), (StatusCode::OK, false));
     assert!(fresh.contains("UpdateConflict"), "{fresh}");
