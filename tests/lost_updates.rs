@@ -24,7 +24,11 @@
 //! (see docs/RELIABILITY.md). PostgreSQL: three processes; SQLite: one.
 //! On PostgreSQL the run is repeated with the database dropping out for a
 //! second in the middle (the processes reach it through a proxy the test
-//! cuts): answers may then be errors, but no acknowledged write is lost.
+//! cuts), and again with PostgreSQL itself stopped and started (a cluster
+//! of the test's own): answers may then be errors, but no acknowledged
+//! write is lost. While it is stopped, requests fail fast with
+//! `DATABASE_UNAVAILABLE` and `/health` says 503; within 5 s of its return
+//! every process serves again.
 
 mod common;
 
@@ -32,6 +36,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::cluster::Cluster;
 use common::process::{last_line, run, usergraph, Server};
 use common::proxy::{self, Proxy};
 use common::{postgres_admin_url, Backend, TestDb};
@@ -262,13 +267,89 @@ async fn no_update_is_lost_when_the_database_drops_out() {
         return;
     };
     let proxy = Proxy::start(proxy::target(&admin_url)).await;
-    check(Backend::Postgres, Some(&proxy), false).await;
+    check(Backend::Postgres, Some(Fault::Cut(&proxy)), false).await;
 }
 
-/// Runs the checker; with `fault`, the servers reach the database through
-/// that proxy, which is cut for a second once a third of the writes are in;
-/// with `merging`, as the module says.
-async fn check(backend: Backend, fault: Option<&Proxy>, merging: bool) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn no_update_is_lost_when_postgresql_stops() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let cluster = Cluster::create().expect("PostgreSQL's server programs");
+    check(Backend::Postgres, Some(Fault::Stop(&cluster)), false).await;
+}
+
+/// What goes wrong once a third of the writes are in.
+#[derive(Clone, Copy)]
+enum Fault<'a> {
+    /// The servers reach the database through this proxy, cut for a second.
+    Cut(&'a Proxy),
+    /// The database is this cluster, stopped for a second.
+    Stop(&'a Cluster),
+}
+
+/// While PostgreSQL is stopped: a request to each server fails fast with
+/// `DATABASE_UNAVAILABLE` (503) and `/health` says 503. Returns the
+/// longest such answer took.
+async fn answers_while_down(
+    http: &reqwest::Client,
+    servers: &[Server],
+    id: &str,
+) -> std::time::Duration {
+    let mut slowest = std::time::Duration::ZERO;
+    for server in servers {
+        let started = std::time::Instant::now();
+        let body = json!({ "query": READ, "variables": { "id": id } });
+        let response = http
+            .post(&server.endpoint)
+            .json(&body)
+            .send()
+            .await
+            .expect("answer");
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "DATABASE_UNAVAILABLE",
+            "{body}"
+        );
+        let health = server.endpoint.replace("/graphql", "/health");
+        let health = http.get(health).send().await.expect("health");
+        assert_eq!(health.status(), 503);
+    }
+    slowest
+}
+
+/// Once PostgreSQL is back: how long until every server answers a read.
+async fn time_to_serve_again(
+    http: &reqwest::Client,
+    servers: &[Server],
+    id: &str,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    for server in servers {
+        while post(http, &server.endpoint, READ, json!({ "id": id }))
+            .await
+            .is_none()
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "not serving 5 s after PostgreSQL returned"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    started.elapsed()
+}
+
+/// Runs the checker, with `fault` once a third of the writes are in, and
+/// with `merging` as the module says.
+async fn check(backend: Backend, fault: Option<Fault<'_>>, merging: bool) {
     let writes: usize = std::env::var("USERGRAPH_CHECK_WRITES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -278,10 +359,18 @@ async fn check(backend: Backend, fault: Option<&Proxy>, merging: bool) {
         // One process owns an embedded database file.
         Backend::Sqlite => 1,
     };
-    let (_db, url) = TestDb::create(backend).await;
-    let url = match (&url, fault) {
-        (DatabaseUrl::Postgres(direct), Some(proxy)) => proxy::through(direct, proxy.address),
-        _ => url.to_string(),
+    let (_db, url) = match fault {
+        Some(Fault::Stop(cluster)) => (None, cluster.url()),
+        _ => {
+            let (db, url) = TestDb::create(backend).await;
+            let url = match (&url, fault) {
+                (DatabaseUrl::Postgres(direct), Some(Fault::Cut(proxy))) => {
+                    proxy::through(direct, proxy.address)
+                }
+                _ => url.to_string(),
+            };
+            (Some(db), url)
+        }
     };
     let users = writes.div_ceil(HOT_USERS * MARKERS_PER_USER) * HOT_USERS;
     let seeded = run(usergraph(
@@ -344,13 +433,30 @@ async fn check(backend: Backend, fault: Option<&Proxy>, merging: bool) {
             tokio::spawn(task)
         })
         .collect();
-    if let Some(proxy) = fault {
+    let mut outage = String::new();
+    if let Some(fault) = fault {
         while tickets.load(Ordering::Relaxed) < writes / 3 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        proxy.cut();
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        proxy.restore();
+        match fault {
+            Fault::Cut(proxy) => {
+                proxy.cut();
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                proxy.restore();
+            }
+            Fault::Stop(cluster) => {
+                cluster.stop();
+                let slowest = answers_while_down(&http, &servers, &ids[0]).await;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                cluster.start();
+                let back = time_to_serve_again(&http, &servers, &ids[0]).await;
+                outage = format!(
+                    " (while down, answers in at most {} ms; serving again {} ms after the restart)",
+                    slowest.as_millis(),
+                    back.as_millis()
+                );
+            }
+        }
     }
     for task in tasks {
         task.await.expect("client");
@@ -463,10 +569,10 @@ async fn check(backend: Backend, fault: Option<&Proxy>, merging: bool) {
     } else {
         "UPDATES LOST"
     };
-    let faults = if fault.is_some() {
-        ", database cut for 1 s"
-    } else {
-        ""
+    let faults = match fault {
+        Some(Fault::Cut(_)) => ", database cut for 1 s",
+        Some(Fault::Stop(_)) => ", PostgreSQL stopped for 1 s",
+        None => "",
     };
     let merging = if merging {
         format!(
@@ -478,7 +584,7 @@ async fn check(backend: Backend, fault: Option<&Proxy>, merging: bool) {
     eprintln!(
         "lost-update checker ({backend:?}, {processes} process(es), {CLIENTS} clients, {users} users{faults}{merging}): \
          {} attempts, {conflicts} conflicts, {successes} successes, {unknown} unknown, \
-         {:.1} s: {verdict}",
+         {:.1} s: {verdict}{outage}",
         log.len(),
         elapsed.as_secs_f64()
     );

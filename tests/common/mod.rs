@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod process;
 pub mod proxy;
 pub mod ws;
