@@ -339,3 +339,33 @@ async fn more_requests_than_connections(backend: Backend) {
     }
 }
 per_backend!(more_requests_than_connections);
+
+/// A document nested deeper than any query needs is refused before it is
+/// parsed: 10 KB of `[[[[…` used to overflow a worker's stack and abort the
+/// whole process.
+async fn deeply_nested_documents_are_refused_and_the_server_lives(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(1).await.remove(0);
+    let lists = format!(
+        "query {{ users(first: {}1{}) {{ totalCount }} }}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let selections = format!(
+        "{}{}",
+        "{ user(id: \"x\") ".repeat(1_500),
+        "}".repeat(1_500)
+    );
+    let objects = format!(
+        "query {{ users(filter: {}) {{ totalCount }} }}",
+        "{a: ".repeat(3_000) + "1" + &"}".repeat(3_000)
+    );
+    for document in [lists, selections, objects] {
+        let (status, body) = app.post(json!({ "query": document })).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(error_code(&body), "DEPTH_LIMIT_EXCEEDED", "{body}");
+    }
+    let data = app.gql(USER_SUMMARY, json!({ "id": id })).await;
+    assert_eq!(data["user"]["id"], id.as_str());
+}
+per_backend!(deeply_nested_documents_are_refused_and_the_server_lives);

@@ -39,6 +39,58 @@ struct QueryLimitsExtension {
     disable_introspection: bool,
 }
 
+/// Braces, brackets and parentheses a document may nest, counted on its
+/// text before it is parsed: the parser and the validation after it recurse
+/// once per level, and 10 KB of `[[[[…` overflowed a worker thread's stack,
+/// which aborts the whole process (`tests/fuzz_rules.rs` found it). Far
+/// above any real query: selections nest at most `--max-depth` (16).
+pub const MAX_NESTING: usize = 64;
+
+/// How deep `query` nests braces, brackets and parentheses, outside
+/// strings, block strings and comments; stops counting past
+/// [`MAX_NESTING`].
+pub fn nesting(query: &str) -> usize {
+    let bytes = query.as_bytes();
+    let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
+    while at < bytes.len() && deepest <= MAX_NESTING {
+        match bytes[at] {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            // A comment runs to the end of the line.
+            b'#' => {
+                while at < bytes.len() && !matches!(bytes[at], b'\n' | b'\r') {
+                    at += 1;
+                }
+            }
+            // A block string runs to the next `"""` not escaped as `\"""`.
+            b'"' if bytes[at..].starts_with(b"\"\"\"") => {
+                at += 3;
+                while at < bytes.len() && !bytes[at..].starts_with(b"\"\"\"") {
+                    at += if bytes[at..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                at += 2;
+            }
+            // A string runs to the next `"` not escaped, or to the line's end.
+            b'"' => {
+                at += 1;
+                while at < bytes.len() && !matches!(bytes[at], b'"' | b'\n' | b'\r') {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    deepest
+}
+
 /// A refusal of the whole document, with a stable code (and no location:
 /// it is about no one place in the query).
 pub fn refusal(code: &'static str, message: String) -> ServerError {
@@ -58,6 +110,14 @@ impl Extension for QueryLimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        if nesting(query) > MAX_NESTING {
+            return Err(refusal(
+                "DEPTH_LIMIT_EXCEEDED",
+                format!(
+                    "the query nests braces, brackets or parentheses more than {MAX_NESTING} deep"
+                ),
+            ));
+        }
         let document = next.run(ctx, query, variables).await?;
         let limits = &self.limits;
         let aliases = count_aliases(&document);
@@ -189,4 +249,21 @@ fn selects_introspection(set: &SelectionSet, fragments: &Fragments) -> bool {
     root_field_names(set, fragments)
         .iter()
         .any(|name| name.as_str() == "__schema" || name.as_str() == "__type")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_outside_strings_and_comments() {
+        assert_eq!(nesting("{ a { b(c: [[1]]) } }"), 5);
+        assert_eq!(nesting("{ a(s: \"[[[[\\\"[[\") }"), 2);
+        assert_eq!(nesting("{ a # [[[[\n b }"), 1);
+        assert_eq!(nesting("{ a(s: \"\"\" [[ \\\"\"\" \" [[ \"\"\") }"), 2);
+        // A lone quote inside a block string does not hide what follows it.
+        assert_eq!(nesting("{ a(s: \"\"\" \" \"\"\", t: [[[1]]]) }"), 5);
+        let deep = format!("{{ a(b: {}1{}) }}", "[".repeat(500), "]".repeat(500));
+        assert!(nesting(&deep) > MAX_NESTING);
+    }
 }

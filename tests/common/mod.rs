@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod hostile;
 pub mod process;
 pub mod proxy;
 pub mod ws;
