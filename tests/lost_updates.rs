@@ -77,6 +77,22 @@ enum Answer {
     Unknown,
 }
 
+/// How an `updateUser` that expected version `expected` ended, from the
+/// `data` of its answer (none: no typed answer).
+fn answer(data: Option<Value>, expected: String) -> Answer {
+    match data.as_ref().map(|data| &data["updateUser"]) {
+        Some(result) if result["__typename"] == "UpdateUserSuccess" => Answer::Acknowledged {
+            expected,
+            written: result["user"]["updatedAt"]
+                .as_str()
+                .expect("updatedAt")
+                .to_owned(),
+        },
+        Some(result) if result["__typename"] == "UpdateConflict" => Answer::Conflict,
+        _ => Answer::Unknown,
+    }
+}
+
 /// One attempt: the user, its marker, and how it ended.
 struct Attempt {
     user: usize,
@@ -139,19 +155,7 @@ async fn client(
             lists.push(Value::from(marker.clone()));
             let variables = json!({ "id": id, "v": version, "lists": lists, "policy": policy });
             let result = post(&http, &endpoint, WRITE, variables).await;
-            let answer = match result.as_ref().map(|data| &data["updateUser"]) {
-                Some(result) if result["__typename"] == "UpdateUserSuccess" => {
-                    Answer::Acknowledged {
-                        expected: version,
-                        written: result["user"]["updatedAt"]
-                            .as_str()
-                            .expect("updatedAt")
-                            .to_owned(),
-                    }
-                }
-                Some(result) if result["__typename"] == "UpdateConflict" => Answer::Conflict,
-                _ => Answer::Unknown,
-            };
+            let answer = answer(result, version);
             let done = matches!(answer, Answer::Acknowledged { .. });
             log.lock().unwrap().push(Attempt {
                 user,
@@ -198,17 +202,7 @@ async fn bystander(
         let marker = format!("b{index}-{n}");
         let variables = json!({ "id": id, "v": version, "title": marker });
         let result = post(&http, &endpoint, SET_JOB_TITLE, variables).await;
-        let answer = match result.as_ref().map(|data| &data["updateUser"]) {
-            Some(result) if result["__typename"] == "UpdateUserSuccess" => Answer::Acknowledged {
-                expected: version,
-                written: result["user"]["updatedAt"]
-                    .as_str()
-                    .expect("updatedAt")
-                    .to_owned(),
-            },
-            Some(result) if result["__typename"] == "UpdateConflict" => Answer::Conflict,
-            _ => Answer::Unknown,
-        };
+        let answer = answer(result, version);
         log.lock().unwrap().push(Attempt {
             user,
             marker,

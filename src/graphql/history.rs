@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::enums::UserOperation;
-use super::errors::{bad_input, repo_failure};
-use super::query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::errors::repo_failure;
+use super::query::page_arguments;
 use super::scalars::Timestamp;
 use crate::domain::format_instant;
 use crate::repo::{self, Repo, Scope};
@@ -90,15 +90,7 @@ pub async fn history_page(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<Connection<HistoryCursor, UserHistoryEntry>> {
-    let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
-    if !(0..=MAX_PAGE_SIZE).contains(&first) {
-        return Err(bad_input(format!(
-            "first must be between 0 and {MAX_PAGE_SIZE}"
-        )));
-    }
-    let after = after
-        .map(|cursor| HistoryCursor::decode_cursor(&cursor).map_err(bad_input))
-        .transpose()?;
+    let (first, after) = page_arguments::<HistoryCursor>(first, after)?;
     let repo = ctx.data::<Repo>()?;
     let scope = ctx.data::<Scope>()?;
     let mut entries = repo

@@ -75,6 +75,24 @@ pub(super) fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
     usize::try_from(size).unwrap_or(1) * child_complexity + 1
 }
 
+/// A page's `first` (0 to 100, 20 when left out) and its `after` cursor,
+/// decoded; a clear error for either out of bounds.
+pub(super) fn page_arguments<C: CursorType<Error = &'static str>>(
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<(i32, Option<C>)> {
+    let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(0..=MAX_PAGE_SIZE).contains(&first) {
+        return Err(bad_input(format!(
+            "first must be between 0 and {MAX_PAGE_SIZE}"
+        )));
+    }
+    let after = after
+        .map(|cursor| C::decode_cursor(&cursor).map_err(bad_input))
+        .transpose()?;
+    Ok((first, after))
+}
+
 /// The read operations.
 pub struct QueryRoot;
 
@@ -117,15 +135,7 @@ impl QueryRoot {
             UserFilter,
         >,
     ) -> Result<Connection<UserCursor, User, UsersTotal>> {
-        let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(0..=MAX_PAGE_SIZE).contains(&first) {
-            return Err(bad_input(format!(
-                "first must be between 0 and {MAX_PAGE_SIZE}"
-            )));
-        }
-        let after = after
-            .map(|cursor| UserCursor::decode_cursor(&cursor).map_err(bad_input))
-            .transpose()?;
+        let (first, after) = page_arguments::<UserCursor>(first, after)?;
         let repo = ctx.data::<Repo>()?;
         let scope = *ctx.data::<Scope>()?;
         let filter: crate::repo::UserFilter = filter.map(Into::into).unwrap_or_default();

@@ -236,9 +236,22 @@ pub(crate) fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
         .collect()
 }
 
-/// How many rows one pruning statement deletes at most, as a count.
-fn history_batch() -> usize {
-    usize::try_from(pg::history::PRUNE_BATCH).unwrap_or(usize::MAX)
+/// Runs `batch`, a pruning statement, until it deletes less than a full
+/// batch; returns how many rows it deleted in all.
+async fn in_batches<F, Fut>(mut batch: F) -> Result<usize, RepoError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, RepoError>>,
+{
+    let full = usize::try_from(pg::history::PRUNE_BATCH).unwrap_or(usize::MAX);
+    let mut pruned = 0;
+    loop {
+        let deleted = batch().await?;
+        pruned += deleted;
+        if deleted < full {
+            return Ok(pruned);
+        }
+    }
 }
 
 /// Turns a unique-index refusal into the `TAKEN` field error it stands for.
@@ -525,14 +538,10 @@ impl Repo {
         cutoff: DateTime<Utc>,
         keep_per_user: i64,
     ) -> Result<usize, RepoError> {
-        let mut pruned = 0;
-        loop {
-            let batch = on_backend!(&mut self.conn().await?, history::prune_older_than(cutoff))?;
-            pruned += batch;
-            if batch < history_batch() {
-                break;
-            }
-        }
+        let mut pruned = in_batches(|| async {
+            on_backend!(&mut self.conn().await?, history::prune_older_than(cutoff))
+        })
+        .await?;
         let users = on_backend!(&mut self.conn().await?, history::users_over(keep_per_user))?;
         for user in users {
             pruned += on_backend!(
@@ -595,17 +604,13 @@ impl Repo {
         cutoff: DateTime<Utc>,
         keep_per_token: i64,
     ) -> Result<usize, RepoError> {
-        let mut pruned = 0;
-        loop {
-            let batch = on_backend!(
+        let mut pruned = in_batches(|| async {
+            on_backend!(
                 &mut self.conn().await?,
                 idempotency::prune_older_than(cutoff)
-            )?;
-            pruned += batch;
-            if batch < history_batch() {
-                break;
-            }
-        }
+            )
+        })
+        .await?;
         let tokens = on_backend!(
             &mut self.conn().await?,
             idempotency::tokens_over(keep_per_token)
