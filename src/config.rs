@@ -25,6 +25,14 @@ pub struct DatabaseArgs {
     #[arg(long, env = "USERGRAPH_TOKEN_CACHE_MS", default_value_t = 1000)]
     pub token_cache_ms: u64,
 
+    /// A URL that reaches the same PostgreSQL database directly, for what
+    /// needs a session (migrations, listening for changes). Giving it says
+    /// that --database-url leads through PgBouncer in transaction pooling
+    /// mode: the pool then keeps no prepared statements and runs every
+    /// statement in a transaction (docs/SCALING.md).
+    #[arg(long, env = "USERGRAPH_SESSION_DATABASE_URL")]
+    pub session_database_url: Option<String>,
+
     /// Longest a statement or lock wait may run, in milliseconds (see
     /// [`DatabaseArgs::bounded_by`]). None for commands like `seed`.
     #[arg(skip)]
@@ -38,6 +46,7 @@ impl DatabaseArgs {
             database_url: Some(url),
             max_connections: 16,
             token_cache_ms: 1000,
+            session_database_url: None,
             statement_timeout_ms: None,
         }
     }

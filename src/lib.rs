@@ -41,7 +41,14 @@ impl App {
         let statement_timeout = args
             .statement_timeout_ms
             .map(std::time::Duration::from_millis);
-        let opened = Db::open(&args.url(), args.max_connections, statement_timeout).await?;
+        let session_url = args.session_database_url.as_deref();
+        let opened = Db::open(
+            &args.url(),
+            args.max_connections,
+            statement_timeout,
+            session_url,
+        )
+        .await?;
         let token_cache = std::time::Duration::from_millis(args.token_cache_ms);
         let repo = Repo::new(opened.db, clock, token_cache);
         repo.ensure_default_environment().await?;

@@ -277,6 +277,30 @@ async fn no_update_is_lost_when_postgresql_stops() {
     check(Backend::Postgres, Some(Fault::Stop(&cluster)), false).await;
 }
 
+/// The checker with three processes reaching PostgreSQL through PgBouncer
+/// in transaction pooling mode, at the address in `USERGRAPH_TEST_PGBOUNCER`
+/// (`tests/pgbouncer/run` starts one and sets it; without it there is
+/// nothing to run against and the test says so and passes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn no_update_is_lost_through_pgbouncer() {
+    let Ok(pgbouncer) = std::env::var("USERGRAPH_TEST_PGBOUNCER") else {
+        eprintln!("no PgBouncer to run through: tests/pgbouncer/run starts one");
+        return;
+    };
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let pgbouncer = pgbouncer
+        .parse()
+        .expect("USERGRAPH_TEST_PGBOUNCER: host:port");
+    check_through(Backend::Postgres, None, false, Some(pgbouncer)).await;
+    check_through(Backend::Postgres, None, true, Some(pgbouncer)).await;
+}
+
 /// What goes wrong once a third of the writes are in.
 #[derive(Clone, Copy)]
 enum Fault<'a> {
@@ -344,6 +368,18 @@ async fn time_to_serve_again(
 /// Runs the checker, with `fault` once a third of the writes are in, and
 /// with `merging` as the module says.
 async fn check(backend: Backend, fault: Option<Fault<'_>>, merging: bool) {
+    check_through(backend, fault, merging, None).await;
+}
+
+/// [`check`], with the processes reaching PostgreSQL through the
+/// transaction-pooling PgBouncer at `pgbouncer` when given (and directly
+/// for what needs a session: `--session-database-url`).
+async fn check_through(
+    backend: Backend,
+    fault: Option<Fault<'_>>,
+    merging: bool,
+    pgbouncer: Option<std::net::SocketAddr>,
+) {
     let writes: usize = std::env::var("USERGRAPH_CHECK_WRITES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -366,18 +402,23 @@ async fn check(backend: Backend, fault: Option<Fault<'_>>, merging: bool) {
             (Some(db), url)
         }
     };
+    let (url, session_url) = match pgbouncer {
+        Some(pgbouncer) => (proxy::through(&url, pgbouncer), Some(url)),
+        None => (url, None),
+    };
+    let usergraph = |args: &[&str]| {
+        let mut command = usergraph(args, Some(&url));
+        if let Some(session_url) = &session_url {
+            command.env("USERGRAPH_SESSION_DATABASE_URL", session_url);
+        }
+        command
+    };
     let users = writes.div_ceil(HOT_USERS * MARKERS_PER_USER) * HOT_USERS;
-    let seeded = run(usergraph(
-        &["seed", "--users", &users.to_string()],
-        Some(&url),
-    ));
+    let seeded = run(usergraph(&["seed", "--users", &users.to_string()]));
     let ids: Arc<Vec<String>> = Arc::new(seeded.lines().map(str::to_owned).collect());
-    let token = last_line(&run(usergraph(
-        &["token", "create", "--name", "checker"],
-        Some(&url),
-    )));
+    let token = last_line(&run(usergraph(&["token", "create", "--name", "checker"])));
     let servers: Vec<Server> = (0..processes)
-        .map(|_| Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"], Some(&url))))
+        .map(|_| Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"])))
         .collect();
     let http = common::client_with_token(&token);
 
@@ -566,6 +607,7 @@ async fn check(backend: Backend, fault: Option<Fault<'_>>, merging: bool) {
     let faults = match fault {
         Some(Fault::Cut(_)) => ", database cut for 1 s",
         Some(Fault::Stop(_)) => ", PostgreSQL stopped for 1 s",
+        None if pgbouncer.is_some() => ", through PgBouncer in transaction mode",
         None => "",
     };
     let merging = if merging {

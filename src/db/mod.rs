@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel::connection::{CacheSize, Instrumentation, InstrumentationEvent};
 
 use diesel::{Connection, ConnectionError, SqliteConnection};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
@@ -21,7 +21,7 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
-    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use futures_util::FutureExt;
@@ -101,8 +101,11 @@ enum Pools {
 pub struct Db {
     pools: Pools,
     statements: Arc<AtomicU64>,
-    /// The URL of a PostgreSQL database, for connections outside the pool.
+    /// The URL of a PostgreSQL database, for connections outside the pool
+    /// (they need a session).
     postgres_url: Option<Arc<str>>,
+    /// The pool's URL leads through a transaction-pooling PgBouncer.
+    transaction_pooled: bool,
 }
 
 /// A pooled connection of one of the two backends.
@@ -111,6 +114,9 @@ pub struct Db {
 #[allow(clippy::large_enum_variant)]
 pub enum Conn {
     Pg(Object<AsyncPgConnection>),
+    /// A PostgreSQL connection through a transaction-pooling PgBouncer:
+    /// every statement must run inside a transaction (see [`Db::open`]).
+    PgPooled(Object<AsyncPgConnection>),
     Sqlite(Object<SqliteConn>),
 }
 
@@ -149,22 +155,42 @@ impl Db {
     /// `statement_timeout` bounds every statement and lock wait of the
     /// pool's connections on PostgreSQL, and the wait for the write lock on
     /// SQLite (5 s at most).
+    ///
+    /// With `session_url`, `url` leads to PostgreSQL through PgBouncer in
+    /// transaction pooling mode, which hands each transaction, or each
+    /// exchange outside one, to any of its server connections. tokio-
+    /// postgres runs every statement as a named prepared statement over two
+    /// exchanges (`Parse`, then `Bind`), so the pool then keeps no
+    /// statements and runs every one inside a transaction
+    /// ([`Conn::PgPooled`], and [`establish_pooled`] for the connection's own
+    /// setup): its `Parse`, `Bind` and `Close` reach one server connection.
+    /// What needs a session (migrations, LISTEN) uses `session_url`, which
+    /// reaches PostgreSQL directly. Session settings do not survive such a
+    /// pooler, so the statement timeout is then the role's to set
+    /// (docs/SCALING.md).
     pub async fn open(
         url: &DatabaseUrl,
         max_connections: usize,
         statement_timeout: Option<std::time::Duration>,
+        session_url: Option<&str>,
     ) -> Result<Opened, DbError> {
         let statements = Arc::new(AtomicU64::new(0));
+        let transaction_pooled = session_url.is_some();
+        let statement_timeout = statement_timeout.filter(|_| !transaction_pooled);
         let (pools, created) = match url {
             DatabaseUrl::Postgres(url) => {
-                migrate_postgres(url).await?;
+                migrate_postgres(session_url.unwrap_or(url)).await?;
                 let counter = statements.clone();
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(move |url| {
                     let counter = counter.clone();
                     async move {
-                        let mut conn = AsyncPgConnection::establish(url).await?;
+                        let mut conn = if transaction_pooled {
+                            establish_pooled(url).await?
+                        } else {
+                            AsyncPgConnection::establish(url).await?
+                        };
                         if let Some(timeout) = statement_timeout {
                             let ms = timeout.as_millis();
                             conn.batch_execute(&format!(
@@ -199,7 +225,7 @@ impl Db {
             }
         };
         let postgres_url = match url {
-            DatabaseUrl::Postgres(url) => Some(Arc::from(url.as_str())),
+            DatabaseUrl::Postgres(url) => Some(Arc::from(session_url.unwrap_or(url))),
             DatabaseUrl::Sqlite(_) => None,
         };
         Ok(Opened {
@@ -207,6 +233,7 @@ impl Db {
                 pools,
                 statements,
                 postgres_url,
+                transaction_pooled,
             },
             created,
         })
@@ -220,6 +247,7 @@ impl Db {
     /// Takes a connection from the pool.
     pub async fn conn(&self) -> Result<Conn, DbError> {
         match &self.pools {
+            Pools::Pg(pool) if self.transaction_pooled => pool.get().await.map(Conn::PgPooled),
             Pools::Pg(pool) => pool.get().await.map(Conn::Pg),
             Pools::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
         }
@@ -254,13 +282,40 @@ impl Db {
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbError> {
-        let ping = diesel::sql_query("SELECT 1");
+        // A simple query: no prepared statement, so any pooler passes it.
         match &mut self.conn().await? {
-            Conn::Pg(c) => ping.execute(&mut **c).await?,
-            Conn::Sqlite(c) => ping.execute(&mut **c).await?,
+            Conn::Pg(c) | Conn::PgPooled(c) => c.batch_execute("SELECT 1").await?,
+            Conn::Sqlite(c) => c.batch_execute("SELECT 1").await?,
         };
         Ok(())
     }
+}
+
+/// A connection through a transaction-pooling PgBouncer (see [`Db::open`]),
+/// keeping no prepared statements. diesel-async sets the connection up with
+/// two prepared statements (`SET TIME ZONE`, `SET CLIENT_ENCODING`); they
+/// run inside a transaction begun by hand, so that they reach one server
+/// connection. (The settings then stay on whichever server connection that
+/// was: harmless, they are what every usergraph connection sets.)
+async fn establish_pooled(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "pooled PostgreSQL connection ended");
+        }
+    });
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+    let mut conn = AsyncPgConnection::try_from(client).await?;
+    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+    conn.batch_execute("COMMIT")
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
 }
 
 /// Instrumentation that counts every statement a connection starts.

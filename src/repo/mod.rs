@@ -50,11 +50,19 @@ pub use records::{
 
 /// Runs `[module::]function(conn, args…)` of `pg.rs` or `sqlite.rs` (and
 /// the `queries/` they include) on the backend of `$conn`, a
-/// `&mut db::Conn`.
+/// `&mut db::Conn`; through a transaction-pooling PgBouncer, inside a
+/// transaction (see `Db::open`).
 macro_rules! on_backend {
     ($conn:expr, $($function:ident)::+($($arg:expr),* $(,)?)) => {
         match $conn {
             Conn::Pg(c) => pg::$($function)::+(c, $($arg),*).await,
+            Conn::PgPooled(c) => {
+                // Not `move`: arguments passed by reference stay borrowed.
+                pg::Conn::transaction(c, async |c: &mut pg::Conn| {
+                    pg::$($function)::+(c, $($arg),*).await
+                })
+                .await
+            }
             Conn::Sqlite(c) => sqlite::$($function)::+(c, $($arg),*).await,
         }
     };
@@ -69,7 +77,7 @@ macro_rules! on_backend {
 macro_rules! in_write_transaction {
     ($conn:expr, $($function:ident)::+($($arg:expr),* $(,)?)) => {
         match $conn {
-            Conn::Pg(c) => {
+            Conn::Pg(c) | Conn::PgPooled(c) => {
                 pg::Conn::transaction(c, async move |c: &mut pg::Conn| {
                     pg::$($function)::+(c, $($arg),*).await
                 })
