@@ -438,3 +438,48 @@ async fn concurrent_requests_with_one_key_run_once(backend: Backend) {
     assert_eq!(history(&app, &id, 20).await.len(), 1);
 }
 per_backend!(concurrent_requests_with_one_key_run_once);
+
+/// Which fields changed is decided in SQL on PostgreSQL's one-statement
+/// update and in Rust everywhere else: both must name the same fields, for
+/// values that differ only in form (`1` and `1.0`, key order) too.
+async fn both_paths_name_the_same_changed_fields(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(1).await.remove(0);
+    let first_visit = app
+        .gql(
+            "query($id: ID!) { user(id: $id) { firstVisit } }",
+            json!({ "id": id }),
+        )
+        .await["user"]["firstVisit"]
+        .clone();
+    let before = json!({
+        "alias": "a", "metadata": { "a": 1, "b": [1, 2] }, "lists": ["x", "y"],
+        "chain": "ETH", "emailNotification": true, "tShirtSize": "M", "team": "t",
+    });
+    let after = json!({
+        "alias": "a", "metadata": { "b": [1, 2], "a": 1.0 }, "lists": ["x", "y"],
+        "chain": "SOL", "emailNotification": false, "tShirtSize": "M", "team": null,
+    });
+    let expected = ["chain", "emailNotification", "metadata", "team"];
+    // The one-statement path (no stored facts), then the checked one
+    // (`firstVisit`, set to the value it has, needs the stored user).
+    for checked in [false, true] {
+        let mut version_now = version(&app, &id).await;
+        for input in [&before, &after] {
+            let mut input = input.clone();
+            if checked {
+                input["firstVisit"] = first_visit.clone();
+            }
+            let done = update(&app, &id, &version_now, input, "FAIL").await;
+            assert_eq!(done["__typename"], "UpdateUserSuccess", "{done}");
+            version_now = done["user"]["updatedAt"].as_str().unwrap().to_owned();
+        }
+        let entries = history(&app, &id, 1).await;
+        assert_eq!(
+            strings(&entries[0]["changedFields"]),
+            expected,
+            "checked: {checked}"
+        );
+    }
+}
+per_backend!(both_paths_name_the_same_changed_fields);

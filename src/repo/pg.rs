@@ -8,18 +8,20 @@ use chrono::{DateTime, Utc};
 use diesel::expression::{
     is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping,
 };
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{Nullable, Text};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Bool, Nullable, Text};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::demo::DemoRows;
-use super::shared::{snapshot_from_json, user_in_scope, UserInScope, UserWithJsonLists, Write};
+use super::shared::{
+    snapshot_from_json, user_in_scope, UserInScope, UserWithJsonLists, Write, CHANGED_FIELDS_SQL,
+};
 use super::{Relation, RepoError, Scope, UserSnapshot};
 use crate::db::models::{UserChanges, UserRow};
 use crate::db::schema;
-use crate::db::types::{DbId, DbTime};
+use crate::db::types::{DbId, DbTime, Id, Instant};
 
 pub type Conn = diesel_async::AsyncPgConnection;
 pub type Backend = diesel::pg::Pg;
@@ -198,20 +200,73 @@ pub async fn user_with_children(
         .transpose()
 }
 
-/// The user row as it was before the `UPDATE` that returns this, as JSON:
-/// a subquery in `RETURNING` reads the statement's snapshot, which does not
-/// hold the statement's own change. (A row changed by another writer after
-/// that snapshot is not updated at all: its version moved.)
+/// The user row as it was before the `UPDATE` that returns this, as JSON
+/// named `row_before`: a subquery in `RETURNING` reads the statement's
+/// snapshot, which does not hold the statement's own change. (A row changed
+/// by another writer after that snapshot is not updated at all: its
+/// version moved.)
 const ROW_BEFORE_UPDATE: NestedList = NestedList(
-    "(SELECT row_to_json(old_row)::text FROM users old_row WHERE old_row.id = users.id)",
+    "(SELECT row_to_json(old_row)::text FROM users old_row WHERE old_row.id = users.id) \
+     AS row_before",
 );
 
+/// `update`, an `UPDATE … RETURNING` of a user that also returns
+/// [`ROW_BEFORE_UPDATE`], with the write's history entry inserted by the
+/// same statement (a data-modifying `WITH`): the entry commits with the
+/// write, and the write stays one statement. Its changed fields are
+/// [`CHANGED_FIELDS_SQL`], the SQL twin of `shared::changed_fields`.
+struct Recorded<U> {
+    update: U,
+    entry_id: DbId,
+    previous: DbTime,
+    operation: &'static str,
+    token: Option<DbId>,
+    merged: bool,
+    at: DbTime,
+}
+
+impl<U> QueryId for Recorded<U> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<U: Query> Query for Recorded<U> {
+    type SqlType = U::SqlType;
+}
+
+impl<U: QueryFragment<Backend>> QueryFragment<Backend> for Recorded<U> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        out.push_sql("WITH updated AS (");
+        self.update.walk_ast(out.reborrow())?;
+        out.push_sql(
+            "), recorded AS (INSERT INTO user_history (id, environment_id, user_id, version, \
+             previous_version, operation, changed_fields, token_id, merged, recorded_at) SELECT ",
+        );
+        out.push_bind_param::<Id, _>(&self.entry_id)?;
+        out.push_sql(", updated.environment_id, updated.id, updated.updated_at, ");
+        out.push_bind_param::<Instant, _>(&self.previous)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.operation)?;
+        out.push_sql(", ");
+        out.push_sql(CHANGED_FIELDS_SQL);
+        out.push_sql("::jsonb, ");
+        out.push_bind_param::<Nullable<Id>, _>(&self.token)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.merged)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Instant, _>(&self.at)?;
+        out.push_sql(" FROM updated) SELECT * FROM updated");
+        Ok(())
+    }
+}
+
 /// The compare-and-set of a patch that needs no stored facts, answering
-/// with the user and its nested lists `relations`, and its history entry:
-/// one `UPDATE` and one `INSERT` in a transaction. The lists are read in the
-/// `UPDATE`'s own snapshot, and every change of a nested record moves the
-/// user's version, so they belong to the version written. `None` when the
-/// user is not at version `expected` (or not there at all).
+/// with the user and its nested lists `relations`, and recording it in the
+/// history: one statement ([`Recorded`]), with no transaction around it.
+/// The lists are read in the `UPDATE`'s own snapshot, and every change of a
+/// nested record moves the user's version, so they belong to the version
+/// written. `None` when the user is not at version `expected` (or not there
+/// at all).
 pub async fn update_returning_children(
     c: &mut Conn,
     scope: Scope,
@@ -221,29 +276,29 @@ pub async fn update_returning_children(
     relations: &[Relation],
     write: Write,
 ) -> Result<Option<UserSnapshot>, RepoError> {
-    c.transaction(async move |c: &mut Conn| {
-        let at_version =
-            user_in_scope(scope, id).filter(schema::users::updated_at.eq(DbTime(expected)));
-        let returning = (
-            UserRow::as_returning(),
-            nested_lists_json(relations),
-            ROW_BEFORE_UPDATE,
-        );
-        let written = diesel::update(at_version)
-            .set(changes)
-            .returning(returning)
-            .get_result::<(UserRow, JsonLists, Option<String>)>(c)
-            .await
-            .optional()?;
-        let Some((row, lists, before)) = written else {
-            return Ok(None);
-        };
-        let before: UserRow = serde_json::from_str(before.as_deref().unwrap_or("null"))
-            .map_err(|e| RepoError::Corrupt(e.to_string()))?;
-        history::record(c, write.update_entry(scope, &before, &row)).await?;
-        snapshot_from_json(with_lists((row, lists)), relations).map(Some)
-    })
-    .await
+    let at_version =
+        user_in_scope(scope, id).filter(schema::users::updated_at.eq(DbTime(expected)));
+    let returning = (
+        UserRow::as_returning(),
+        nested_lists_json(relations),
+        ROW_BEFORE_UPDATE,
+    );
+    let recorded = Recorded {
+        update: diesel::update(at_version).set(changes).returning(returning),
+        entry_id: DbId(Uuid::new_v4()),
+        previous: DbTime(expected),
+        operation: write.operation.as_str(),
+        token: write.token_id.map(DbId),
+        merged: write.merged,
+        at: DbTime(write.at),
+    };
+    let written = recorded
+        .get_result::<(UserRow, JsonLists, Option<String>)>(c)
+        .await
+        .optional()?;
+    written
+        .map(|(row, lists, _)| snapshot_from_json(with_lists((row, lists)), relations))
+        .transpose()
 }
 
 #[path = "queries/children.rs"]

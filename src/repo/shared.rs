@@ -110,6 +110,20 @@ macro_rules! updatable_user_fields {
             fields
         }
 
+        /// [`changed_fields`] in PostgreSQL's SQL, for a statement whose
+        /// row `updated` has the row before it as JSON in `row_before`: a
+        /// JSON array of the names, sorted as Rust sorts them. Columns are
+        /// compared as the text of their JSON, which tells `1` from `1.0`
+        /// as `serde_json` does.
+        pub const CHANGED_FIELDS_SQL: &str = concat!(
+            "(SELECT coalesce(json_agg(f.name ORDER BY f.name COLLATE \"C\"), '[]')::text \
+             FROM (VALUES (NULL::text, NULL::text)",
+            $(", ('", stringify!($column), "', '", $name, "')",)+
+            ") AS f(col, name) WHERE f.col IS NOT NULL AND \
+             (updated.row_before::json -> f.col)::text IS DISTINCT FROM \
+             (row_to_json(updated) -> f.col)::text)"
+        );
+
         /// The fields `patch` writes: sets or clears.
         pub fn written_fields<C>(patch: &UserPatch<C>) -> Vec<&'static str> {
             let mut fields = Vec::new();
