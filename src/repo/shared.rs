@@ -114,14 +114,16 @@ macro_rules! updatable_user_fields {
         /// row `updated` has the row before it as JSON in `row_before`: a
         /// JSON array of the names, sorted as Rust sorts them. Columns are
         /// compared as the text of their JSON, which tells `1` from `1.0`
-        /// as `serde_json` does.
+        /// as `serde_json` does. Both rows become `jsonb` once (`OFFSET 0`
+        /// keeps the planner from inlining them into the per-field
+        /// comparison, which made the statement ten times slower).
         pub const CHANGED_FIELDS_SQL: &str = concat!(
             "(SELECT coalesce(json_agg(f.name ORDER BY f.name COLLATE \"C\"), '[]')::text \
-             FROM (VALUES (NULL::text, NULL::text)",
+             FROM (SELECT row_to_json(updated)::jsonb AS now_row, \
+             updated.row_before::jsonb AS then_row OFFSET 0) AS r, (VALUES (NULL::text, NULL::text)",
             $(", ('", stringify!($column), "', '", $name, "')",)+
             ") AS f(col, name) WHERE f.col IS NOT NULL AND \
-             (updated.row_before::json -> f.col)::text IS DISTINCT FROM \
-             (row_to_json(updated) -> f.col)::text)"
+             (r.then_row -> f.col)::text IS DISTINCT FROM (r.now_row -> f.col)::text)"
         );
 
         /// The fields `patch` writes: sets or clears.
