@@ -10,11 +10,11 @@ FIELDS = ["ops_per_s", "p50_ms", "p99_ms", "errors", "conflicts", "server_cpu_us
 
 def main(path):
     runs = {}
-    seed = None
+    seeds = []
     for line in open(path):
         row = json.loads(line)
-        if row["label"] == "seed":
-            seed = row
+        if row["label"].startswith("seed"):
+            seeds.append(row)
             continue
         runs.setdefault(row["label"], []).append(row)
     med = {label: {f: statistics.median(r[f] for r in rows if f in r)
@@ -39,8 +39,11 @@ def main(path):
     for w in ["read", "update"]:
         print(f"- {w}: usergraph / pgbench running usergraph's SQL {ratio(f'usergraph-{w}', f'pgbench-{w}'):.2f}")
     print(f"- SQLite read / PostGraphile read: {ratio('sqlite-read', 'postgraphile-read'):.2f}")
-    if seed:
+    for seed in seeds:
         print(f"- seed of {seed['users']:,} users: PostgreSQL {seed['postgres_s']} s, SQLite {seed['sqlite_s']} s")
+    if "usergraph-read-large" in med:
+        print(f"- read p50 at the large seed / at {seeds[0]['users']:,} users: "
+              f"{ratio('usergraph-read-large', 'usergraph-read', 'p50_ms'):.2f}")
 
 
 main(sys.argv[1] if len(sys.argv) > 1 else "/tmp/usergraph-bench/results.jsonl")

@@ -7,7 +7,7 @@
 //! column names as keys.
 
 use diesel::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::schema::*;
 use super::types::{DbId, DbJson, DbTime};
@@ -24,7 +24,7 @@ pub struct EnvironmentRow {
 
 /// A user as stored; enum columns hold their upper-case names. Also read
 /// from JSON (`row_to_json`), for the row as it was before an update.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize, Serialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = users)]
 pub struct UserRow {
@@ -106,7 +106,7 @@ pub struct UserChanges {
 }
 
 /// A credential that proved the user's identity (wallet, email, OAuth, …).
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize, Serialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = verified_credentials)]
 pub struct VerifiedCredentialRow {
@@ -120,7 +120,7 @@ pub struct VerifiedCredentialRow {
 }
 
 /// A wallet linked to the user.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize, Serialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = wallets)]
 pub struct WalletRow {
@@ -134,7 +134,7 @@ pub struct WalletRow {
 }
 
 /// A sign-in session of the user.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize, Serialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
@@ -148,7 +148,7 @@ pub struct SessionRow {
 }
 
 /// A second-factor device of the user.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize, Serialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = mfa_devices)]
 pub struct MfaDeviceRow {
@@ -162,7 +162,7 @@ pub struct MfaDeviceRow {
 }
 
 /// An OAuth account linked to the user.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize, Serialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = oauth_accounts)]
 pub struct OauthAccountRow {
@@ -176,7 +176,7 @@ pub struct OauthAccountRow {
 }
 
 /// A chainalysis screening of one of the user's wallets.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize, Serialize)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = chainalysis_checks)]
 pub struct ChainalysisCheckRow {

@@ -12,7 +12,7 @@ use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types;
 use diesel::sqlite::{Sqlite, SqliteValue};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// An instant: `timestamptz` on PostgreSQL, fixed-width RFC 3339 text on SQLite.
 ///
@@ -43,7 +43,18 @@ pub struct Json;
 
 /// An instant as read and written through [`Instant`] columns.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    AsExpression,
+    FromSqlRow,
+    Deserialize,
+    Serialize,
 )]
 #[diesel(sql_type = Instant)]
 #[serde(transparent)]
@@ -51,14 +62,25 @@ pub struct DbTime(pub DateTime<Utc>);
 
 /// A UUID as read and written through [`Id`] columns.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    AsExpression,
+    FromSqlRow,
+    Deserialize,
+    Serialize,
 )]
 #[diesel(sql_type = Id)]
 #[serde(transparent)]
 pub struct DbId(pub uuid::Uuid);
 
 /// A JSON value as read and written through [`Json`] columns.
-#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow, Deserialize)]
+#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow, Deserialize, Serialize)]
 #[diesel(sql_type = Json)]
 pub struct DbJson(pub serde_json::Value);
 

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use demo::SeedPlan;
 use diesel_async::AsyncConnection as _;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -743,7 +744,8 @@ impl Repo {
     }
 
     /// Adds `count` demo users, each with every kind of nested record, to
-    /// the scope's environment (see `queries/seed.rs`). Returns their ids.
+    /// the scope's environment (see `queries/seed.rs`), in batches each
+    /// committed on its own. Returns their ids.
     pub async fn seed_users(&self, scope: Scope, count: usize) -> Result<Vec<Uuid>, RepoError> {
         self.seed_users_reporting(scope, count, &|_| ()).await
     }
@@ -756,10 +758,42 @@ impl Repo {
         count: usize,
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<Vec<Uuid>, RepoError> {
-        let now = self.clock.now();
         let env = scope.environment_id;
-        let mut conn = self.conn().await?;
-        in_write_transaction!(&mut conn, seed::seed_users(env, count, now, progress))
+        let mut first = self.conn().await?;
+        let existing = on_backend!(&mut first, seed::users_in(env))?;
+        // PostgreSQL inserts a batch on one connection while the next is
+        // built and sent on another; SQLite has one writer.
+        let workers = if matches!(first, Conn::Sqlite(_)) {
+            1
+        } else {
+            2
+        };
+        let plan = SeedPlan::new(env, self.clock.now(), count, existing, progress);
+        let mut conns = vec![first];
+        while conns.len() < workers {
+            conns.push(self.conn().await?);
+        }
+        let plan_ref = &plan;
+        let results = futures_util::future::join_all(conns.iter_mut().map(|conn| async move {
+            // A transaction per batch: a running server's writers wait for
+            // one batch at most (SQLite has a single writer), and an
+            // interrupted seed keeps the batches it finished.
+            while let Some((first, rows)) = plan_ref.next_batch() {
+                let size = rows.users.len();
+                let added = in_write_transaction!(&mut *conn, seed::seed_batch(env, rows));
+                match added {
+                    Ok(added) => plan_ref.batch_done(first, size, added),
+                    Err(e) => {
+                        plan_ref.fail();
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(())
+        }))
+        .await;
+        results.into_iter().collect::<Result<(), RepoError>>()?;
+        Ok(plan.into_ids())
     }
 }
 

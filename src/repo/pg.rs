@@ -9,7 +9,8 @@ use diesel::expression::{
     is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping,
 };
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Bool, Nullable, Text};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Bool, HasSqlType, IntoNullable, Nullable, Text};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
@@ -41,42 +42,81 @@ pub async fn user_for_write(
         .optional()?)
 }
 
-/// Inserts demo rows, one multi-row `INSERT` per table, leaving out the
-/// users a unique index refuses (and their nested rows); returns the ids
-/// of the users inserted.
+/// Readies a seeding transaction. The environment's row is locked as its
+/// foreign key would lock it (`FOR KEY SHARE`, also failing when it is
+/// not there). Then, when the role may, the transaction turns off
+/// triggers, foreign-key checks included (`session_replication_role =
+/// replica`, for this transaction only): a seed's rows are consistent by
+/// construction, and the per-row checks were most of a large seed's time.
+/// The change trigger is off with them, so seeded users are not announced
+/// to live subscribers: a million announcements would be a storm.
+pub async fn prepare_seed(c: &mut Conn, env: Uuid) -> Result<(), RepoError> {
+    use schema::environments;
+    environments::table
+        .find(DbId(env))
+        .select(environments::id)
+        .for_key_share()
+        .first::<DbId>(c)
+        .await?;
+    let superuser: bool = diesel::select(diesel::dsl::sql::<Bool>(
+        "current_setting('is_superuser')::bool",
+    ))
+    .get_result(c)
+    .await?;
+    if superuser {
+        diesel::sql_query("SET LOCAL session_replication_role = replica")
+            .execute(c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts demo rows, one `INSERT` per table, leaving out the users a
+/// unique index refuses (and their nested rows); returns the ids of the
+/// users inserted.
 pub async fn insert_demo_rows(c: &mut Conn, mut rows: DemoRows) -> Result<Vec<DbId>, RepoError> {
-    let inserted: Vec<DbId> = diesel::insert_into(schema::users::table)
-        .values(&rows.users)
-        .on_conflict_do_nothing()
-        .returning(schema::users::id)
-        .get_results(c)
-        .await?;
+    #[derive(diesel::QueryableByName)]
+    struct Inserted {
+        #[diesel(sql_type = Id)]
+        id: DbId,
+    }
+    let inserted: Vec<Inserted> = diesel::sql_query(
+        "INSERT INTO users SELECT * FROM jsonb_populate_recordset(NULL::users, $1::jsonb) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind::<Text, _>(rows_json(&rows.users)?)
+    .load(c)
+    .await?;
+    let inserted: Vec<DbId> = inserted.into_iter().map(|row| row.id).collect();
     let inserted = rows.keep_users(&inserted);
-    diesel::insert_into(schema::verified_credentials::table)
-        .values(&rows.credentials)
-        .execute(c)
-        .await?;
-    diesel::insert_into(schema::wallets::table)
-        .values(&rows.wallets)
-        .execute(c)
-        .await?;
-    diesel::insert_into(schema::sessions::table)
-        .values(&rows.sessions)
-        .execute(c)
-        .await?;
-    diesel::insert_into(schema::mfa_devices::table)
-        .values(&rows.mfa_devices)
-        .execute(c)
-        .await?;
-    diesel::insert_into(schema::oauth_accounts::table)
-        .values(&rows.oauth_accounts)
-        .execute(c)
-        .await?;
-    diesel::insert_into(schema::chainalysis_checks::table)
-        .values(&rows.chainalysis_checks)
-        .execute(c)
-        .await?;
+    insert_json(c, "verified_credentials", &rows.credentials).await?;
+    insert_json(c, "wallets", &rows.wallets).await?;
+    insert_json(c, "sessions", &rows.sessions).await?;
+    insert_json(c, "mfa_devices", &rows.mfa_devices).await?;
+    insert_json(c, "oauth_accounts", &rows.oauth_accounts).await?;
+    insert_json(c, "chainalysis_checks", &rows.chainalysis_checks).await?;
     Ok(inserted)
+}
+
+/// Inserts `rows` into `table`, whose columns their fields name, in one
+/// statement whose text does not grow with the rows: a multi-row `VALUES`
+/// of 500 rows cost PostgreSQL more to parse and plan than to insert.
+async fn insert_json<T: serde::Serialize>(
+    c: &mut Conn,
+    table: &'static str,
+    rows: &[T],
+) -> Result<(), RepoError> {
+    diesel::sql_query(format!(
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1::jsonb)"
+    ))
+    .bind::<Text, _>(rows_json(rows)?)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+fn rows_json<T: serde::Serialize>(rows: &[T]) -> Result<String, RepoError> {
+    serde_json::to_string(rows).map_err(|e| RepoError::Corrupt(e.to_string()))
 }
 
 /// Each nested list of the user row a query returns, as a JSON array built
@@ -210,6 +250,177 @@ const ROW_BEFORE_UPDATE: NestedList = NestedList(
      AS row_before",
 );
 
+/// A patch's [`UserChanges`] as a `SET` clause whose text is the same for
+/// every patch: each updatable column as `col = CASE WHEN $written THEN
+/// $value ELSE col END`, then the version. diesel's own changeset names
+/// only the columns a patch writes, a statement text per combination, so
+/// it (rightly) never keeps an update prepared, and PostgreSQL parsed and
+/// planned every update anew. With this, [`Recorded`] stays prepared.
+struct EveryColumn(UserChanges);
+
+impl diesel::AsChangeset for EveryColumn {
+    type Target = schema::users::table;
+    type Changeset = Self;
+
+    fn as_changeset(self) -> Self {
+        self
+    }
+}
+
+/// One column's entry in [`UserChanges`]: whether the patch writes the
+/// column, and the value it writes (`None`: clears it).
+trait ColumnChange {
+    type Value;
+    fn written(&self) -> bool;
+    fn value(&self) -> &Option<Self::Value>;
+}
+
+/// A nullable column: `Some(None)` clears it.
+impl<V> ColumnChange for Option<Option<V>> {
+    type Value = V;
+    fn written(&self) -> bool {
+        self.is_some()
+    }
+    fn value(&self) -> &Option<V> {
+        self.as_ref().unwrap_or(&None)
+    }
+}
+
+/// The columns that cannot be cleared (`newUser`, `firstVisit`,
+/// `lastVisit`).
+impl ColumnChange for Option<bool> {
+    type Value = bool;
+    fn written(&self) -> bool {
+        self.is_some()
+    }
+    fn value(&self) -> &Option<bool> {
+        self
+    }
+}
+
+impl ColumnChange for Option<DbTime> {
+    type Value = DbTime;
+    fn written(&self) -> bool {
+        self.is_some()
+    }
+    fn value(&self) -> &Option<DbTime> {
+        self
+    }
+}
+
+impl QueryFragment<Backend> for EveryColumn {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        use schema::users;
+
+        /// `column = CASE WHEN <written> THEN <value> ELSE column END, `
+        fn case<'b, C, V: 'b>(
+            out: &mut AstPass<'_, 'b, Backend>,
+            _: C,
+            change: &'b impl ColumnChange<Value = V>,
+        ) -> QueryResult<()>
+        where
+            C: diesel::Column,
+            C::SqlType: IntoNullable,
+            Backend: HasSqlType<<C::SqlType as IntoNullable>::Nullable>,
+            Option<V>: ToSql<<C::SqlType as IntoNullable>::Nullable, Backend>,
+        {
+            out.push_identifier(C::NAME)?;
+            out.push_sql(" = CASE WHEN ");
+            out.push_bind_param::<Bool, bool>(if change.written() { &true } else { &false })?;
+            out.push_sql(" THEN ");
+            out.push_bind_param::<<C::SqlType as IntoNullable>::Nullable, _>(change.value())?;
+            out.push_sql(" ELSE ");
+            out.push_identifier(C::NAME)?;
+            out.push_sql(" END, ");
+            Ok(())
+        }
+
+        // Destructured, so that a column added to `UserChanges` cannot be
+        // left out here.
+        let UserChanges {
+            last_verified_credential_id,
+            scope,
+            new_user,
+            first_visit,
+            last_visit,
+            alias,
+            first_name,
+            last_name,
+            job_title,
+            t_shirt_size,
+            team,
+            country,
+            email,
+            phone_number,
+            policies_consent,
+            username,
+            metadata,
+            mfa_backup_code_acknowledgement,
+            btc_wallet,
+            kda_wallet,
+            ltc_wallet,
+            ckb_wallet,
+            kas_wallet,
+            doge_wallet,
+            email_notification,
+            discord_notification,
+            newsletter_notification,
+            lists,
+            wallet_public_key,
+            wallet,
+            chain,
+            updated_at,
+        } = &self.0;
+        case(
+            &mut out,
+            users::last_verified_credential_id,
+            last_verified_credential_id,
+        )?;
+        case(&mut out, users::scope, scope)?;
+        case(&mut out, users::new_user, new_user)?;
+        case(&mut out, users::first_visit, first_visit)?;
+        case(&mut out, users::last_visit, last_visit)?;
+        case(&mut out, users::alias, alias)?;
+        case(&mut out, users::first_name, first_name)?;
+        case(&mut out, users::last_name, last_name)?;
+        case(&mut out, users::job_title, job_title)?;
+        case(&mut out, users::t_shirt_size, t_shirt_size)?;
+        case(&mut out, users::team, team)?;
+        case(&mut out, users::country, country)?;
+        case(&mut out, users::email, email)?;
+        case(&mut out, users::phone_number, phone_number)?;
+        case(&mut out, users::policies_consent, policies_consent)?;
+        case(&mut out, users::username, username)?;
+        case(&mut out, users::metadata, metadata)?;
+        case(
+            &mut out,
+            users::mfa_backup_code_acknowledgement,
+            mfa_backup_code_acknowledgement,
+        )?;
+        case(&mut out, users::btc_wallet, btc_wallet)?;
+        case(&mut out, users::kda_wallet, kda_wallet)?;
+        case(&mut out, users::ltc_wallet, ltc_wallet)?;
+        case(&mut out, users::ckb_wallet, ckb_wallet)?;
+        case(&mut out, users::kas_wallet, kas_wallet)?;
+        case(&mut out, users::doge_wallet, doge_wallet)?;
+        case(&mut out, users::email_notification, email_notification)?;
+        case(&mut out, users::discord_notification, discord_notification)?;
+        case(
+            &mut out,
+            users::newsletter_notification,
+            newsletter_notification,
+        )?;
+        case(&mut out, users::lists, lists)?;
+        case(&mut out, users::wallet_public_key, wallet_public_key)?;
+        case(&mut out, users::wallet, wallet)?;
+        case(&mut out, users::chain, chain)?;
+        out.push_identifier(<users::updated_at as diesel::Column>::NAME)?;
+        out.push_sql(" = ");
+        out.push_bind_param::<Instant, _>(updated_at)?;
+        Ok(())
+    }
+}
+
 /// `update`, an `UPDATE … RETURNING` of a user that also returns
 /// [`ROW_BEFORE_UPDATE`], with the write's history entry inserted by the
 /// same statement (a data-modifying `WITH`): the entry commits with the
@@ -235,6 +446,13 @@ impl<U: Query> Query for Recorded<U> {
 }
 
 impl<U: QueryFragment<Backend>> QueryFragment<Backend> for Recorded<U> {
+    /// Kept prepared (diesel marks every `UPDATE` unsafe to keep): with
+    /// [`EveryColumn`] the text varies only with the nested lists asked for,
+    /// 64 statements per connection at most.
+    fn is_safe_to_cache_prepared(&self, _: &Backend) -> QueryResult<bool> {
+        Ok(true)
+    }
+
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
         out.push_sql("WITH updated AS (");
         self.update.walk_ast(out.reborrow())?;
@@ -284,7 +502,9 @@ pub async fn update_returning_children(
         ROW_BEFORE_UPDATE,
     );
     let recorded = Recorded {
-        update: diesel::update(at_version).set(changes).returning(returning),
+        update: diesel::update(at_version)
+            .set(EveryColumn(changes))
+            .returning(returning),
         entry_id: DbId(Uuid::new_v4()),
         previous: DbTime(expected),
         operation: write.operation.as_str(),

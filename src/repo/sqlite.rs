@@ -29,6 +29,18 @@ pub async fn user_for_write(
         .optional()?)
 }
 
+/// Readies a seeding transaction (as `pg::prepare_seed`): checks the
+/// environment is there.
+pub async fn prepare_seed(c: &mut Conn, env: Uuid) -> Result<(), RepoError> {
+    use crate::db::schema::environments;
+    environments::table
+        .find(DbId(env))
+        .select(environments::id)
+        .first::<DbId>(c)
+        .await?;
+    Ok(())
+}
+
 /// Inserts demo rows as `pg::insert_demo_rows` does. diesel builds a
 /// multi-row `INSERT` for SQLite only on its synchronous connection, so
 /// this runs there, on the blocking thread that connection lives on.
