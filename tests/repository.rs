@@ -68,3 +68,60 @@ async fn versions_strictly_increase(backend: Backend) {
     assert_eq!(stored.team.as_deref(), Some("c"));
 }
 per_backend!(versions_strictly_increase);
+
+/// A seed larger than one batch runs on two connections (PostgreSQL) and
+/// still numbers users in order; a number whose username is taken is
+/// skipped, and the seed numbers on until it has added as many as asked.
+async fn seeding_numbers_on_past_taken_usernames(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let scope = default_scope();
+    let first = app.repo.seed_users(scope, 1_200).await.unwrap();
+    assert_eq!(first.len(), 1_200);
+    let username = |id| {
+        let app = &app;
+        async move {
+            let user = app.repo.user(scope, id).await.unwrap().unwrap();
+            user.username.unwrap()
+        }
+    };
+    let number = |name: String| -> u64 {
+        let digits: String = name.chars().filter(char::is_ascii_digit).collect();
+        digits.parse().unwrap()
+    };
+    let existing = number(username(first[0]).await) - 1;
+    for (i, id) in first.iter().enumerate().step_by(97) {
+        assert_eq!(number(username(*id).await), existing + 1 + i as u64);
+    }
+
+    // The next number's username goes to a user seeded already. Names
+    // repeat every 8 numbers, so it has the first seeded user's name.
+    let next = existing + 1_201;
+    let first_name = username(first[0]).await;
+    let taken = format!(
+        "{}{next}",
+        first_name.trim_end_matches(|c: char| c.is_ascii_digit())
+    );
+    let version = app
+        .repo
+        .user(scope, first[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .updated_at;
+    let patch = UserPatch {
+        username: Patch::Set(taken.clone()),
+        ..UserPatch::default()
+    };
+    let outcome = app
+        .repo
+        .update_user(scope, first[0], version, patch, &[], ConflictPolicy::Fail)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, UpdateOutcome::Updated(_)), "{outcome:?}");
+
+    let more = app.repo.seed_users(scope, 100).await.unwrap();
+    assert_eq!(more.len(), 100);
+    assert_eq!(number(username(more[0]).await), next + 1);
+    assert_eq!(number(username(more[99]).await), next + 100);
+}
+per_backend!(seeding_numbers_on_past_taken_usernames);
