@@ -215,8 +215,9 @@ impl DemoRows {
     }
 }
 
-/// Demo users per batch: one multi-row `INSERT` per table each. A user row
-/// binds 36 values; SQLite allows 32,766 per statement.
+/// Demo users per batch: one `INSERT` per table each. On SQLite that is a
+/// multi-row `VALUES`, and a user row binds 36 values of the 32,766 SQLite
+/// allows per statement.
 const BATCH: usize = 500;
 
 /// A seed shared by its workers (one per connection): which numbers each
