@@ -19,11 +19,12 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
 mod url;
@@ -73,7 +74,32 @@ fn fold_case_like_postgres(conn: &mut SqliteConnection) -> diesel::QueryResult<(
 }
 
 /// The embedded backend's connection type.
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, OnCallingThread>;
+
+/// Runs a SQLite connection's statements on the thread that polls them.
+/// diesel-async's default hops to a blocking thread for every statement (a
+/// wake-up and a thread switch each, more than a read by key costs); the
+/// repository instead decides where a whole operation runs: a read by key
+/// where it is asked, anything that may wait (for the write lock, for the
+/// disk at commit, through a scan) in one hop (`repo/sqlite.rs`,
+/// `off_the_workers`).
+pub struct OnCallingThread;
+
+impl SpawnBlocking for OnCallingThread {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        futures_util::future::lazy(|_| Ok(task())).boxed()
+    }
+
+    fn get_runtime() -> Self {
+        OnCallingThread
+    }
+}
 
 /// Errors of the database layer; their text is for logs, never for clients.
 #[derive(Debug, thiserror::Error)]
@@ -332,25 +358,28 @@ async fn establish_sqlite(
     statements: Arc<AtomicU64>,
     statement_timeout: Option<std::time::Duration>,
 ) -> diesel::ConnectionResult<SqliteConn> {
-    let mut conn = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
+        use diesel::connection::SimpleConnection;
         let mut conn = SqliteConnection::establish(&path)?;
         fold_case_like_postgres(&mut conn).map_err(ConnectionError::CouldntSetupConfiguration)?;
-        Ok::<_, ConnectionError>(SyncConnectionWrapper::new(conn))
+        let setup = |conn: &mut SqliteConnection, sql: &str| {
+            conn.batch_execute(sql)
+                .map_err(ConnectionError::CouldntSetupConfiguration)
+        };
+        setup(&mut conn, SQLITE_PRAGMAS)?;
+        // SQLite cannot cancel a running statement; what a request can wait
+        // on is the write lock, so that wait is bounded like PostgreSQL's.
+        if let Some(timeout) = statement_timeout.filter(|t| *t < SQLITE_BUSY_TIMEOUT) {
+            setup(
+                &mut conn,
+                &format!("PRAGMA busy_timeout = {}", timeout.as_millis()),
+            )?;
+        }
+        conn.set_instrumentation(count_statements(statements));
+        Ok(SyncConnectionWrapper::new(conn))
     })
     .await
-    .map_err(|error| ConnectionError::BadConnection(error.to_string()))??;
-    conn.batch_execute(SQLITE_PRAGMAS)
-        .await
-        .map_err(ConnectionError::CouldntSetupConfiguration)?;
-    // SQLite cannot cancel a running statement; what a request can wait on
-    // is the write lock, so that wait is bounded like PostgreSQL's.
-    if let Some(timeout) = statement_timeout.filter(|t| *t < SQLITE_BUSY_TIMEOUT) {
-        conn.batch_execute(&format!("PRAGMA busy_timeout = {}", timeout.as_millis()))
-            .await
-            .map_err(ConnectionError::CouldntSetupConfiguration)?;
-    }
-    conn.set_instrumentation(count_statements(statements));
-    Ok(conn)
+    .map_err(|error| ConnectionError::BadConnection(error.to_string()))?
 }
 
 /// Applies pending migrations to a PostgreSQL database, one process at a time.

@@ -53,8 +53,14 @@ pub use records::{
 /// the `queries/` they include) on the backend of `$conn`, a
 /// `&mut db::Conn`; through a transaction-pooling PgBouncer, inside a
 /// transaction (see `Db::open`).
+///
+/// On SQLite the whole function runs off the async workers, in one hop
+/// (`sqlite::off_the_workers`), unless it is a read `by_key`: a lookup
+/// through a unique index or a short list of them, which in WAL mode never
+/// waits for a lock and costs less than the hop, so it runs where it is
+/// asked.
 macro_rules! on_backend {
-    ($conn:expr, $($function:ident)::+($($arg:expr),* $(,)?)) => {
+    (@ $on_sqlite:path, $conn:expr, $($function:ident)::+($($arg:expr),* $(,)?)) => {
         match $conn {
             Conn::Pg(c) => pg::$($function)::+(c, $($arg),*).await,
             Conn::PgPooled(c) => {
@@ -64,8 +70,14 @@ macro_rules! on_backend {
                 })
                 .await
             }
-            Conn::Sqlite(c) => sqlite::$($function)::+(c, $($arg),*).await,
+            Conn::Sqlite(c) => $on_sqlite(sqlite::$($function)::+(c, $($arg),*)).await,
         }
+    };
+    (by_key $conn:expr, $($function:ident)::+($($arg:expr),* $(,)?)) => {
+        on_backend!(@ std::convert::identity, $conn, $($function)::+($($arg),*))
+    };
+    ($conn:expr, $($function:ident)::+($($arg:expr),* $(,)?)) => {
+        on_backend!(@ sqlite::off_the_workers, $conn, $($function)::+($($arg),*))
     };
 }
 
@@ -85,9 +97,10 @@ macro_rules! in_write_transaction {
                 .await
             }
             Conn::Sqlite(c) => {
-                sqlite::Conn::immediate_transaction(c, async move |c: &mut sqlite::Conn| {
-                    sqlite::$($function)::+(c, $($arg),*).await
-                })
+                sqlite::off_the_workers(sqlite::immediate_transaction(
+                    c,
+                    async move |c: &mut sqlite::Conn| sqlite::$($function)::+(c, $($arg),*).await,
+                ))
                 .await
             }
         }
@@ -352,7 +365,7 @@ impl Repo {
 
     /// One user of the scope's environment.
     pub async fn user(&self, scope: Scope, id: Uuid) -> Result<Option<User>, RepoError> {
-        on_backend!(&mut self.conn().await?, users::user(scope, id))
+        on_backend!(by_key &mut self.conn().await?, users::user(scope, id))
     }
 
     /// One user of the scope's environment with its nested lists
@@ -364,7 +377,7 @@ impl Repo {
         relations: &[Relation],
     ) -> Result<Option<UserSnapshot>, RepoError> {
         on_backend!(
-            &mut self.conn().await?,
+            by_key &mut self.conn().await?,
             user_with_children(scope, id, relations)
         )
     }
@@ -397,19 +410,19 @@ impl Repo {
         users: &[Uuid],
     ) -> Result<HashMap<Uuid, Children>, RepoError> {
         on_backend!(
-            &mut self.conn().await?,
+            by_key &mut self.conn().await?,
             children::children_of_users(relations, users)
         )
     }
 
     /// The record with this id, of any type, in the scope's environment.
     pub async fn node(&self, scope: Scope, id: Uuid) -> Result<Option<Node>, RepoError> {
-        on_backend!(&mut self.conn().await?, nodes::node(scope, id))
+        on_backend!(by_key &mut self.conn().await?, nodes::node(scope, id))
     }
 
     /// The environments with these ids, in one query.
     pub async fn environments(&self, ids: &[Uuid]) -> Result<Vec<Environment>, RepoError> {
-        on_backend!(&mut self.conn().await?, nodes::environments(ids))
+        on_backend!(by_key &mut self.conn().await?, nodes::environments(ids))
     }
 
     /// Creates a user in the scope's environment from `input`, under the
@@ -652,7 +665,7 @@ impl Repo {
         };
         let id = row.id.0;
         let mut conn = self.conn().await?;
-        if !on_backend!(&mut conn, nodes::environment_exists(environment))? {
+        if !on_backend!(by_key &mut conn, nodes::environment_exists(environment))? {
             return Err(TokenError::UnknownEnvironment(environment));
         }
         on_backend!(&mut conn, tokens::insert_token(row))?;
@@ -695,7 +708,7 @@ impl Repo {
         if let Some(scope) = self.tokens.get(&hash) {
             return Ok(Some(scope));
         }
-        let scope = on_backend!(&mut self.conn().await?, tokens::scope_of_token(&hash))?;
+        let scope = on_backend!(by_key &mut self.conn().await?, tokens::scope_of_token(&hash))?;
         if let Some(scope) = scope {
             self.tokens.put(&hash, scope);
         }

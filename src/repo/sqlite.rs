@@ -1,6 +1,8 @@
 //! The queries compiled for SQLite, and the ones that differ. See
 //! `pg.rs`.
 
+use std::future::Future;
+
 use chrono::{DateTime, Utc};
 use diesel::{OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
@@ -14,6 +16,74 @@ use crate::db::types::DbId;
 
 pub type Conn = crate::db::SqliteConn;
 pub type Backend = diesel::sqlite::Sqlite;
+
+/// Runs `operation`, statements on a SQLite connection, to its end where
+/// blocking is allowed: its statements run on the thread that polls them
+/// (`db::OnCallingThread`), and a write may wait for the write lock (up to
+/// the busy timeout) and for the disk at commit, a scan for its pages.
+/// One hop off the async workers per operation, however many statements
+/// it runs; none on a single-threaded runtime (tests, the command line),
+/// which has no other work to keep going.
+pub async fn off_the_workers<F: Future>(operation: F) -> F::Output {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let run = || block_on(operation);
+    match Handle::try_current().map(|runtime| runtime.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+        _ => run(),
+    }
+}
+
+/// Polls `future` on this thread until it is ready. A SQLite operation is
+/// ready at its first poll (its statements run as they are polled); the
+/// parking is for anything else it might await.
+fn block_on<F: Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+/// Runs `f` in a transaction begun with `BEGIN IMMEDIATE` (it takes the
+/// write lock at once; see `in_write_transaction!`), committed when `f`
+/// returns `Ok` and rolled back otherwise. diesel-async offers this only
+/// for its default, hopping connection.
+pub async fn immediate_transaction<R, E, F>(c: &mut Conn, f: F) -> Result<R, E>
+where
+    F: AsyncFnOnce(&mut Conn) -> Result<R, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::AnsiTransactionManager;
+    use diesel_async::sync_connection_wrapper::SyncTransactionManagerWrapper;
+    use diesel_async::TransactionManager;
+    type Manager = SyncTransactionManagerWrapper<AnsiTransactionManager>;
+
+    c.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"))
+        .await?;
+    match f(c).await {
+        Ok(value) => {
+            Manager::commit_transaction(c).await?;
+            Ok(value)
+        }
+        Err(e) => {
+            Manager::rollback_transaction(c).await?;
+            Err(e)
+        }
+    }
+}
 
 /// The user `query` selects, read inside a write transaction. SQLite has
 /// no row locks and needs none: the transaction began with `BEGIN
@@ -43,7 +113,7 @@ pub async fn prepare_seed(c: &mut Conn, env: Uuid) -> Result<(), RepoError> {
 
 /// Inserts demo rows as `pg::insert_demo_rows` does. diesel builds a
 /// multi-row `INSERT` for SQLite only on its synchronous connection, so
-/// this runs there, on the blocking thread that connection lives on.
+/// this runs there.
 pub async fn insert_demo_rows(c: &mut Conn, rows: DemoRows) -> Result<Vec<DbId>, RepoError> {
     Ok(
         c.spawn_blocking(move |c| blocking::insert_demo_rows(c, rows))
@@ -121,7 +191,7 @@ pub async fn update_returning_children(
     relations: &[Relation],
     write: Write,
 ) -> Result<Option<UserSnapshot>, RepoError> {
-    c.immediate_transaction(async move |c: &mut Conn| {
+    immediate_transaction(c, async move |c: &mut Conn| {
         let before = user_for_write(c, user_in_scope(scope, id)).await?;
         let Some(before) = before.filter(|row| row.updated_at.0 == expected) else {
             return Ok(None);

@@ -16,6 +16,20 @@ use crate::db::types::DbId;
 use crate::repo::records::decode_all;
 use crate::repo::{Children, Relation, RepoError};
 
+/// `$query`, a select of records of users, for `$users` only, loaded on
+/// `$c`: by `$user_id = ` for one user, `IN` (SQLite) or `= ANY`
+/// (PostgreSQL) for more. The query of one user keeps one text, so SQLite
+/// keeps it prepared; diesel prepares an `IN` list anew every time, since
+/// its length varies.
+macro_rules! of_users {
+    ($c:expr, $users:expr, $user_id:path, $query:expr) => {
+        match $users {
+            [user] => $query.filter($user_id.eq(user)).load($c).await?,
+            users => $query.filter($user_id.eq_any(users)).load($c).await?,
+        }
+    };
+}
+
 /// The rows of `relation` of each of `users`, added to their `Children`.
 async fn load_relation(
     c: &mut Conn,
@@ -35,16 +49,18 @@ async fn load_relation(
     }
     match relation {
         Relation::VerifiedCredentials => {
-            let rows = verified_credentials::table
-                .filter(verified_credentials::user_id.eq_any(users))
-                .order((
-                    verified_credentials::user_id,
-                    verified_credentials::created_at,
-                    verified_credentials::id,
-                ))
-                .select(VerifiedCredentialRow::as_select())
-                .load(c)
-                .await?;
+            let rows = of_users!(
+                c,
+                users,
+                verified_credentials::user_id,
+                verified_credentials::table
+                    .order((
+                        verified_credentials::user_id,
+                        verified_credentials::created_at,
+                        verified_credentials::id,
+                    ))
+                    .select(VerifiedCredentialRow::as_select())
+            );
             add(
                 into,
                 |c| &mut c.verified_credentials,
@@ -53,34 +69,40 @@ async fn load_relation(
             );
         }
         Relation::Wallets => {
-            let rows = wallets::table
-                .filter(wallets::user_id.eq_any(users))
-                .order((wallets::user_id, wallets::created_at, wallets::id))
-                .select(WalletRow::as_select())
-                .load(c)
-                .await?;
+            let rows = of_users!(
+                c,
+                users,
+                wallets::user_id,
+                wallets::table
+                    .order((wallets::user_id, wallets::created_at, wallets::id))
+                    .select(WalletRow::as_select())
+            );
             add(into, |c| &mut c.wallets, decode_all(rows)?, |r| r.user_id);
         }
         Relation::Sessions => {
-            let rows = sessions::table
-                .filter(sessions::user_id.eq_any(users))
-                .order((sessions::user_id, sessions::created_at, sessions::id))
-                .select(SessionRow::as_select())
-                .load(c)
-                .await?;
+            let rows = of_users!(
+                c,
+                users,
+                sessions::user_id,
+                sessions::table
+                    .order((sessions::user_id, sessions::created_at, sessions::id))
+                    .select(SessionRow::as_select())
+            );
             add(into, |c| &mut c.sessions, decode_all(rows)?, |r| r.user_id);
         }
         Relation::MfaDevices => {
-            let rows = mfa_devices::table
-                .filter(mfa_devices::user_id.eq_any(users))
-                .order((
-                    mfa_devices::user_id,
-                    mfa_devices::created_at,
-                    mfa_devices::id,
-                ))
-                .select(MfaDeviceRow::as_select())
-                .load(c)
-                .await?;
+            let rows = of_users!(
+                c,
+                users,
+                mfa_devices::user_id,
+                mfa_devices::table
+                    .order((
+                        mfa_devices::user_id,
+                        mfa_devices::created_at,
+                        mfa_devices::id,
+                    ))
+                    .select(MfaDeviceRow::as_select())
+            );
             add(
                 into,
                 |c| &mut c.mfa_devices,
@@ -89,16 +111,18 @@ async fn load_relation(
             );
         }
         Relation::OauthAccounts => {
-            let rows = oauth_accounts::table
-                .filter(oauth_accounts::user_id.eq_any(users))
-                .order((
-                    oauth_accounts::user_id,
-                    oauth_accounts::created_at,
-                    oauth_accounts::id,
-                ))
-                .select(OauthAccountRow::as_select())
-                .load(c)
-                .await?;
+            let rows = of_users!(
+                c,
+                users,
+                oauth_accounts::user_id,
+                oauth_accounts::table
+                    .order((
+                        oauth_accounts::user_id,
+                        oauth_accounts::created_at,
+                        oauth_accounts::id,
+                    ))
+                    .select(OauthAccountRow::as_select())
+            );
             add(
                 into,
                 |c| &mut c.oauth_accounts,
@@ -107,16 +131,18 @@ async fn load_relation(
             );
         }
         Relation::ChainalysisChecks => {
-            let rows = chainalysis_checks::table
-                .filter(chainalysis_checks::user_id.eq_any(users))
-                .order((
-                    chainalysis_checks::user_id,
-                    chainalysis_checks::created_at,
-                    chainalysis_checks::id,
-                ))
-                .select(ChainalysisCheckRow::as_select())
-                .load(c)
-                .await?;
+            let rows = of_users!(
+                c,
+                users,
+                chainalysis_checks::user_id,
+                chainalysis_checks::table
+                    .order((
+                        chainalysis_checks::user_id,
+                        chainalysis_checks::created_at,
+                        chainalysis_checks::id,
+                    ))
+                    .select(ChainalysisCheckRow::as_select())
+            );
             add(
                 into,
                 |c| &mut c.chainalysis_checks,
