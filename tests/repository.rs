@@ -125,3 +125,33 @@ async fn seeding_numbers_on_past_taken_usernames(backend: Backend) {
     assert_eq!(number(username(more[99]).await), next + 100);
 }
 per_backend!(seeding_numbers_on_past_taken_usernames);
+
+/// A seed commits its batches without an fsync each on SQLite, and gives
+/// its connection back to the pool committing durably, as every other.
+#[tokio::test]
+async fn a_seed_gives_back_a_durable_connection() {
+    use diesel::sql_types::Integer;
+    use diesel_async::RunQueryDsl;
+    use usergraph::db::Conn;
+
+    #[derive(diesel::QueryableByName)]
+    struct Synchronous {
+        #[diesel(sql_type = Integer)]
+        synchronous: i32,
+    }
+    // One connection: the one the seed used.
+    let setup = common::Setup {
+        max_connections: 1,
+        ..common::Setup::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, setup).await;
+    app.repo.seed_users(default_scope(), 10).await.unwrap();
+    let Conn::Sqlite(mut conn) = app.repo.db().conn().await.unwrap() else {
+        panic!("a SQLite connection");
+    };
+    let setting: Synchronous = diesel::sql_query("PRAGMA synchronous")
+        .get_result(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(setting.synchronous, 2, "synchronous = FULL");
+}

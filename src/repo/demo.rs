@@ -215,9 +215,9 @@ impl DemoRows {
     }
 }
 
-/// Demo users per batch: one `INSERT` per table each. On SQLite that is a
-/// multi-row `VALUES`, and a user row binds 36 values of the 32,766 SQLite
-/// allows per statement.
+/// Demo users per batch, each committed on its own: one `INSERT` per
+/// table on PostgreSQL; on SQLite, one per table and 100 users
+/// (`sqlite.rs`, `CHUNK`).
 const BATCH: usize = 500;
 
 /// A seed shared by its workers (one per connection): which numbers each

@@ -788,21 +788,25 @@ impl Repo {
         }
         let plan_ref = &plan;
         let results = futures_util::future::join_all(conns.iter_mut().map(|conn| async move {
+            on_backend!(&mut *conn, seed_durability(true))?;
             // A transaction per batch: a running server's writers wait for
             // one batch at most (SQLite has a single writer), and an
             // interrupted seed keeps the batches it finished.
+            let mut outcome = Ok(());
             while let Some((first, rows)) = plan_ref.next_batch() {
                 let size = rows.users.len();
-                let added = in_write_transaction!(&mut *conn, seed::seed_batch(env, rows));
-                match added {
+                match in_write_transaction!(&mut *conn, seed::seed_batch(env, rows)) {
                     Ok(added) => plan_ref.batch_done(first, size, added),
                     Err(e) => {
                         plan_ref.fail();
-                        return Err(e);
+                        outcome = Err(e);
+                        break;
                     }
                 }
             }
-            Ok(())
+            // The connection goes back to the pool as every other commits.
+            on_backend!(&mut *conn, seed_durability(false))?;
+            outcome
         }))
         .await;
         results.into_iter().collect::<Result<(), RepoError>>()?;

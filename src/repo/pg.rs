@@ -71,6 +71,12 @@ pub async fn prepare_seed(c: &mut Conn, env: Uuid) -> Result<(), RepoError> {
     Ok(())
 }
 
+/// As `sqlite::seed_durability`; PostgreSQL's seed keeps its settings
+/// per transaction (`prepare_seed`).
+pub async fn seed_durability(_: &mut Conn, _seeding: bool) -> Result<(), RepoError> {
+    Ok(())
+}
+
 /// Inserts demo rows, one `INSERT` per table, leaving out the users a
 /// unique index refuses (and their nested rows); returns the ids of the
 /// users inserted.

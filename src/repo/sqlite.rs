@@ -111,6 +111,20 @@ pub async fn prepare_seed(c: &mut Conn, env: Uuid) -> Result<(), RepoError> {
     Ok(())
 }
 
+/// Sets how a seed's connection commits, for the seed (`seeding`) or back
+/// to every connection's way after it (`db::SQLITE_SEEDING`). SQLite
+/// cannot change it inside a transaction, so it is set around the batches.
+pub async fn seed_durability(c: &mut Conn, seeding: bool) -> Result<(), RepoError> {
+    use crate::db::{SQLITE_DURABLE, SQLITE_SEEDING};
+    use diesel_async::SimpleAsyncConnection;
+    let setting = if seeding {
+        SQLITE_SEEDING
+    } else {
+        SQLITE_DURABLE
+    };
+    Ok(c.batch_execute(setting).await?)
+}
+
 /// Inserts demo rows as `pg::insert_demo_rows` does. diesel builds a
 /// multi-row `INSERT` for SQLite only on its synchronous connection, so
 /// this runs there.
@@ -122,41 +136,86 @@ pub async fn insert_demo_rows(c: &mut Conn, rows: DemoRows) -> Result<Vec<DbId>,
 }
 
 mod blocking {
-    use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
+    use diesel::query_builder::InsertStatement;
+    use diesel::query_dsl::methods::ExecuteDsl;
+    use diesel::{
+        Insertable, OptionalExtension, QueryResult, RunQueryDsl, SqliteConnection, Table,
+    };
 
+    use crate::db::models::*;
     use crate::db::schema::*;
     use crate::db::types::DbId;
     use crate::repo::demo::DemoRows;
+
+    /// Rows per multi-row `INSERT`. diesel gives a fixed number of rows
+    /// one statement text, which SQLite then keeps prepared instead of
+    /// parsing every batch's (a tenth of a seed's time went to parsing);
+    /// the rows past the last full chunk are inserted one by one (a
+    /// statement kept prepared too). A user row binds 36 values of the
+    /// 32,766 SQLite allows per statement.
+    const CHUNK: usize = 100;
 
     pub fn insert_demo_rows(
         c: &mut SqliteConnection,
         mut rows: DemoRows,
     ) -> QueryResult<Vec<DbId>> {
-        let inserted: Vec<DbId> = diesel::insert_into(users::table)
-            .values(&rows.users)
-            .on_conflict_do_nothing()
-            .returning(users::id)
-            .get_results(c)?;
+        let (chunks, rest) = rows.users.as_chunks::<CHUNK>();
+        let mut inserted = Vec::with_capacity(rows.users.len());
+        for chunk in chunks {
+            inserted.extend(
+                diesel::insert_into(users::table)
+                    .values(chunk)
+                    .on_conflict_do_nothing()
+                    .returning(users::id)
+                    .get_results::<DbId>(c)?,
+            );
+        }
+        for row in rest {
+            inserted.extend(
+                diesel::insert_into(users::table)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .returning(users::id)
+                    .get_result::<DbId>(c)
+                    .optional()?,
+            );
+        }
         let inserted = rows.keep_users(&inserted);
-        diesel::insert_into(verified_credentials::table)
-            .values(&rows.credentials)
-            .execute(c)?;
-        diesel::insert_into(wallets::table)
-            .values(&rows.wallets)
-            .execute(c)?;
-        diesel::insert_into(sessions::table)
-            .values(&rows.sessions)
-            .execute(c)?;
-        diesel::insert_into(mfa_devices::table)
-            .values(&rows.mfa_devices)
-            .execute(c)?;
-        diesel::insert_into(oauth_accounts::table)
-            .values(&rows.oauth_accounts)
-            .execute(c)?;
-        diesel::insert_into(chainalysis_checks::table)
-            .values(&rows.chainalysis_checks)
-            .execute(c)?;
+        insert_all::<VerifiedCredentialRow, _>(c, verified_credentials::table, &rows.credentials)?;
+        insert_all::<WalletRow, _>(c, wallets::table, &rows.wallets)?;
+        insert_all::<SessionRow, _>(c, sessions::table, &rows.sessions)?;
+        insert_all::<MfaDeviceRow, _>(c, mfa_devices::table, &rows.mfa_devices)?;
+        insert_all::<OauthAccountRow, _>(c, oauth_accounts::table, &rows.oauth_accounts)?;
+        insert_all::<ChainalysisCheckRow, _>(
+            c,
+            chainalysis_checks::table,
+            &rows.chainalysis_checks,
+        )?;
         Ok(inserted)
+    }
+
+    /// Inserts `rows` into `table`, `CHUNK` rows per statement.
+    fn insert_all<'a, T, Tab>(
+        c: &mut SqliteConnection,
+        table: Tab,
+        rows: &'a [T],
+    ) -> QueryResult<()>
+    where
+        Tab: Table + Copy,
+        &'a [T; CHUNK]: Insertable<Tab>,
+        &'a T: Insertable<Tab>,
+        InsertStatement<Tab, <&'a [T; CHUNK] as Insertable<Tab>>::Values>:
+            ExecuteDsl<SqliteConnection>,
+        InsertStatement<Tab, <&'a T as Insertable<Tab>>::Values>: ExecuteDsl<SqliteConnection>,
+    {
+        let (chunks, rest) = rows.as_chunks::<CHUNK>();
+        for chunk in chunks {
+            diesel::insert_into(table).values(chunk).execute(c)?;
+        }
+        for row in rest {
+            diesel::insert_into(table).values(row).execute(c)?;
+        }
+        Ok(())
     }
 }
 
