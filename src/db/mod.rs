@@ -40,14 +40,15 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 const SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
-/// How every SQLite connection commits: `synchronous = FULL`. In WAL mode, `NORMAL` survives a crash of the
-/// process but may lose the last commits on a power loss or OS crash, and
-/// an update acknowledged to a client must never be lost. Only a seed
-/// commits with `NORMAL` ([`SQLITE_SEEDING`]), and restores this.
+/// How every SQLite connection commits: `synchronous = FULL`. In WAL mode,
+/// `NORMAL` survives a crash of the process but may lose the last commits
+/// on a power loss or OS crash, and an update acknowledged to a client must
+/// never be lost. Only a seed commits with `NORMAL` ([`SQLITE_SEEDING`]),
+/// and restores this.
 pub const SQLITE_DURABLE: &str = "PRAGMA synchronous = FULL";
 
 /// How a seed's connection commits on SQLite: without waiting for the disk
-/// (an fsync per batch was an eighth of a seed's time). A crash of the
+/// (an fsync per batch was a tenth of a 100,000-user seed). A crash of the
 /// machine may lose its last batches, never corrupt the file; a seed is
 /// run again, unlike an acknowledged update.
 pub const SQLITE_SEEDING: &str = "PRAGMA synchronous = NORMAL";

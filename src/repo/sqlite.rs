@@ -111,9 +111,10 @@ pub async fn prepare_seed(c: &mut Conn, env: Uuid) -> Result<(), RepoError> {
     Ok(())
 }
 
-/// Sets how a seed's connection commits, for the seed (`seeding`) or back
-/// to every connection's way after it (`db::SQLITE_SEEDING`). SQLite
-/// cannot change it inside a transaction, so it is set around the batches.
+/// Sets how a seed's connection commits: for the seed (`seeding`,
+/// `db::SQLITE_SEEDING`), or back to every connection's way after it
+/// (`db::SQLITE_DURABLE`). SQLite cannot change it inside a transaction,
+/// so it is set around the batches.
 pub async fn seed_durability(c: &mut Conn, seeding: bool) -> Result<(), RepoError> {
     use crate::db::{SQLITE_DURABLE, SQLITE_SEEDING};
     use diesel_async::SimpleAsyncConnection;
@@ -149,7 +150,7 @@ mod blocking {
 
     /// Rows per multi-row `INSERT`. diesel gives a fixed number of rows
     /// one statement text, which SQLite then keeps prepared instead of
-    /// parsing every batch's (a tenth of a seed's time went to parsing);
+    /// parsing every batch's (7% of a seed's time went to parsing);
     /// the rows past the last full chunk are inserted one by one (a
     /// statement kept prepared too). A user row binds 36 values of the
     /// 32,766 SQLite allows per statement.
