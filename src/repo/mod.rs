@@ -804,7 +804,9 @@ impl Repo {
                     }
                 }
             }
-            // The connection goes back to the pool as every other commits.
+            // The connection goes back to the pool committing as every other
+            // does. Should that fail, the seed fails, and its callers (the
+            // command line, the demo's start-up) end the process with it.
             on_backend!(&mut *conn, seed_durability(false))?;
             outcome
         }))

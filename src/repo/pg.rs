@@ -108,7 +108,7 @@ pub async fn insert_demo_rows(c: &mut Conn, mut rows: DemoRows) -> Result<Vec<Db
 /// statement whose text does not grow with the rows: a multi-row `VALUES`
 /// of 500 rows cost PostgreSQL more to parse and plan than to insert. The
 /// array is read as `json`, not `jsonb`: `jsonb` first builds the whole
-/// document as a tree, and filling 5,000 users from it took 1.4–1.9× as
+/// document as a tree, and filling 5,000 users from it took 1.6–1.9× as
 /// long.
 async fn insert_json<T: serde::Serialize>(
     c: &mut Conn,
