@@ -160,6 +160,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("usergraph listening on http://{address}/graphql (GraphiQL: open it in a browser)");
     let stopping = Arc::new(tokio::sync::Notify::new());
     let signalled = stopping.clone();
+    let sockets = shutdown.clone();
     let server =
         axum::serve(listener, app.router(&schema, http)).with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -168,7 +169,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             signalled.notify_one();
         });
     tokio::select! {
-        served = server => served?,
+        // `axum::serve` drains HTTP requests only; WebSockets were told to
+        // close (1001) and get to send their close frame.
+        served = async {
+            server.await?;
+            sockets.sockets_closed().await;
+            Ok::<_, std::io::Error>(())
+        } => served?,
         () = async {
             stopping.notified().await;
             tokio::time::sleep(drain).await;

@@ -69,17 +69,44 @@ pub struct HttpOptions {
 /// requests are drained by `axum::serve`, which does not see WebSockets
 /// (they leave its hands when upgraded).
 #[derive(Debug, Clone, Default)]
-pub struct Shutdown(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
+pub struct Shutdown {
+    stopping: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    /// WebSockets open now: the process waits for them to send their
+    /// close frame before it exits.
+    sockets: std::sync::Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+/// A WebSocket counted open until this is dropped.
+pub struct OpenSocket(std::sync::Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.send_modify(|open| *open -= 1);
+    }
+}
 
 impl Shutdown {
+    /// Counts a WebSocket open for as long as the guard lives.
+    pub fn socket_opened(&self) -> OpenSocket {
+        self.sockets.send_modify(|open| *open += 1);
+        OpenSocket(self.sockets.clone())
+    }
+
+    /// Returns once no WebSocket is open.
+    pub async fn sockets_closed(&self) {
+        let mut open = self.sockets.subscribe();
+        // The sender lives in `self`, so waiting cannot fail.
+        let _ = open.wait_for(|open| *open == 0).await;
+    }
+
     /// Tells every connection that the server is stopping.
     pub fn begin(&self) {
-        self.0.send_replace(true);
+        self.stopping.send_replace(true);
     }
 
     /// Returns once [`Shutdown::begin`] was called.
     pub async fn begun(&self) {
-        let mut stopping = self.0.subscribe();
+        let mut stopping = self.stopping.subscribe();
         // The sender lives in `self`, so waiting cannot fail.
         let _ = stopping.wait_for(|stopping| *stopping).await;
     }

@@ -238,6 +238,8 @@ async fn serve(state: AppState, socket: WebSocket, protocol: GraphQLProtocol) {
     let mut ticks = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
     let mut last_heard = Instant::now();
     let shutdown = guard.state.options.shutdown.clone();
+    // Held until the close frame is written (the end of this function).
+    let _open = shutdown.socket_opened();
     let stopping = shutdown.begun();
     tokio::pin!(stopping);
     let closing = loop {
