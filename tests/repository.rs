@@ -155,3 +155,104 @@ async fn a_seed_gives_back_a_durable_connection() {
         .unwrap();
     assert_eq!(setting.synchronous, 2, "synchronous = FULL");
 }
+
+/// Each seeded row holds demo user number n's content, column by column,
+/// on either backend (each backend's seed binds the columns its own way).
+async fn seeded_rows_hold_the_demo_content(backend: Backend) {
+    use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+    use diesel_async::RunQueryDsl;
+    use usergraph::db::models::*;
+    use usergraph::db::schema::*;
+    use usergraph::db::types::DbId;
+    use usergraph::db::Conn;
+    use usergraph::repo::demo::{demo_user, DemoRows};
+
+    let app = TestApp::spawn(backend).await;
+    let scope = default_scope();
+    let ids: Vec<DbId> = app
+        .repo
+        .seed_users(scope, 3)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(DbId)
+        .collect();
+    // The same queries for either backend's connection type.
+    macro_rules! nested {
+        ($c:expr, $table:ident, $row:ty) => {
+            $table::table
+                .filter($table::user_id.eq_any(&ids))
+                .order(($table::created_at, $table::id))
+                .select(<$row>::as_select())
+                .load($c)
+                .await
+                .unwrap()
+        };
+    }
+    macro_rules! stored {
+        ($conn:expr) => {{
+            let c = &mut *$conn;
+            DemoRows {
+                users: users::table
+                    .filter(users::id.eq_any(&ids))
+                    .order(users::id)
+                    .select(UserRow::as_select())
+                    .load(c)
+                    .await
+                    .unwrap(),
+                credentials: nested!(c, verified_credentials, VerifiedCredentialRow),
+                wallets: nested!(c, wallets, WalletRow),
+                sessions: nested!(c, sessions, SessionRow),
+                mfa_devices: nested!(c, mfa_devices, MfaDeviceRow),
+                oauth_accounts: nested!(c, oauth_accounts, OauthAccountRow),
+                chainalysis_checks: nested!(c, chainalysis_checks, ChainalysisCheckRow),
+            }
+        }};
+    }
+    let mut stored = match app.repo.db().conn().await.unwrap() {
+        Conn::Pg(mut c) | Conn::PgPooled(mut c) => stored!(c),
+        Conn::Sqlite(mut c) => stored!(c),
+    };
+    let mut expected = DemoRows::default();
+    for user in &stored.users {
+        let digits: String = user
+            .username
+            .iter()
+            .flat_map(|name| name.chars())
+            .filter(char::is_ascii_digit)
+            .collect();
+        let n = digits.parse().unwrap();
+        expected.append(demo_user(scope.environment_id, n, user.updated_at.0));
+    }
+    // Ids are new each time: compare the content around them.
+    for rows in [&mut stored, &mut expected] {
+        let none = DbId(uuid::Uuid::nil());
+        for user in &mut rows.users {
+            (user.id, user.last_verified_credential_id) = (none, Some(none));
+        }
+        macro_rules! forget_ids {
+            ($($list:ident),*) => {$(
+                for row in &mut rows.$list {
+                    (row.id, row.user_id) = (none, none);
+                }
+            )*};
+        }
+        forget_ids!(
+            credentials,
+            wallets,
+            sessions,
+            mfa_devices,
+            oauth_accounts,
+            chainalysis_checks
+        );
+    }
+    assert_eq!(stored.users.len(), 3);
+    assert_eq!(stored.users, expected.users);
+    assert_eq!(stored.credentials, expected.credentials);
+    assert_eq!(stored.wallets, expected.wallets);
+    assert_eq!(stored.sessions, expected.sessions);
+    assert_eq!(stored.mfa_devices, expected.mfa_devices);
+    assert_eq!(stored.oauth_accounts, expected.oauth_accounts);
+    assert_eq!(stored.chainalysis_checks, expected.chainalysis_checks);
+}
+per_backend!(seeded_rows_hold_the_demo_content);

@@ -14,7 +14,7 @@
 //! - `shared.rs`, `demo.rs`: what both backends share that needs no
 //!   connection.
 
-mod demo;
+pub mod demo;
 pub mod feed;
 // Each includes `queries/*.rs`, on purpose: once per backend.
 #[allow(clippy::duplicate_mod)]
