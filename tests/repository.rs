@@ -127,7 +127,8 @@ async fn seeding_numbers_on_past_taken_usernames(backend: Backend) {
 per_backend!(seeding_numbers_on_past_taken_usernames);
 
 /// A seed commits its batches without an fsync each on SQLite, and gives
-/// its connection back to the pool committing durably, as every other.
+/// its connection back to the pool committing durably, as every other,
+/// and copying its WAL back as often.
 #[tokio::test]
 async fn a_seed_gives_back_a_durable_connection() {
     use diesel::sql_types::Integer;
@@ -138,6 +139,11 @@ async fn a_seed_gives_back_a_durable_connection() {
     struct Synchronous {
         #[diesel(sql_type = Integer)]
         synchronous: i32,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct WalAutocheckpoint {
+        #[diesel(sql_type = Integer)]
+        wal_autocheckpoint: i32,
     }
     // One connection: the one the seed used.
     let setup = common::Setup {
@@ -154,6 +160,11 @@ async fn a_seed_gives_back_a_durable_connection() {
         .await
         .unwrap();
     assert_eq!(setting.synchronous, 2, "synchronous = FULL");
+    let setting: WalAutocheckpoint = diesel::sql_query("PRAGMA wal_autocheckpoint")
+        .get_result(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(setting.wal_autocheckpoint, 1000, "SQLite's default");
 }
 
 /// Each seeded row holds demo user number n's content, column by column,
