@@ -369,3 +369,41 @@ async fn deeply_nested_documents_are_refused_and_the_server_lives(backend: Backe
     assert_eq!(data["user"]["id"], id.as_str());
 }
 per_backend!(deeply_nested_documents_are_refused_and_the_server_lives);
+
+/// A validation is remembered only where the variables' values cannot
+/// change its outcome (`graphql/parse_cache.rs`): after the same text
+/// passed, a value of the wrong type, or a page made larger through a
+/// variable, is still refused.
+async fn remembered_validations_still_check_each_requests_variables(backend: Backend) {
+    let app = spawn_with_small_limits(backend).await;
+    let id = app.seed(1).await.remove(0);
+    let read = "query($id: ID!) { user(id: $id) { id } }";
+    let send = |query: &'static str, variables: serde_json::Value| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .post(json!({ "query": query, "variables": variables }))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    for _ in 0..2 {
+        let body = send(read, json!({ "id": id })).await;
+        assert_eq!(body["data"]["user"]["id"], id.as_str(), "{body}");
+    }
+    let body = send(read, json!({ "id": true })).await;
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("Invalid value for argument"), "{body}");
+    assert!(body["data"].is_null(), "refused before running: {body}");
+
+    // The page size is read by the cost: 10 users cost 41, 11 cost 45.
+    let page = "query($n: Int) { users(first: $n) { edges { node { id email } } } }";
+    for _ in 0..2 {
+        let body = send(page, json!({ "n": 10 })).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let body = send(page, json!({ "n": 11 })).await;
+    assert_eq!(error_code(&body), "COMPLEXITY_LIMIT_EXCEEDED", "{body}");
+}
+per_backend!(remembered_validations_still_check_each_requests_variables);

@@ -1,45 +1,128 @@
-//! Parsed documents remembered by their text. Clients send the same few
-//! queries again and again, and parsing one cost about 6% of a read's CPU
-//! (docs/BENCHMARKS.md). Registered last, so that every extension that
-//! inspects or rewrites a parsed document (`absent_variables`, `limits`)
-//! still does so on each request, on its own copy.
+//! Parsed documents remembered by their text, and the validations of the
+//! requests whose outcome cannot depend on their variables' values.
+//! Clients send the same few queries again and again: parsing one cost
+//! about 6% of a read's CPU, validating it about 10% (docs/BENCHMARKS.md).
+//! Registered last, so that every extension that inspects or rewrites a
+//! parsed document (`absent_variables`, `limits`) still does so on each
+//! request, on its own copy, and `limits` still checks the depth and cost
+//! of every request against its own limits.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerResult, Variables};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    NextValidation,
+};
+use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument};
+use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Value, Variables};
 
-/// Most documents remembered; with the query size limit, this bounds the
-/// memory the cache can take. When full, it starts again empty.
+/// Most documents, and most validations, remembered; with the query size
+/// limit, this bounds the memory the cache can take. When full, it starts
+/// again empty.
 const CAPACITY: usize = 256;
+
+/// What a validation's outcome can depend on, for a request whose
+/// variables qualify (see [`validation_key`]): the text, the operation
+/// chosen, and which variables are given (`absent_variables` rewrites the
+/// document by that, and defaults fill the rest).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ValidationKey {
+    query: String,
+    operation_name: Option<String>,
+    variables: Vec<String>,
+}
 
 /// The extension factory to register on the schema; one cache per schema.
 #[derive(Default)]
 pub struct ParseCache {
     documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
+    validations: Arc<Mutex<HashMap<ValidationKey, ValidationResult>>>,
 }
 
 impl ExtensionFactory for ParseCache {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(ParseCacheExtension {
             documents: self.documents.clone(),
+            validations: self.validations.clone(),
+            operation_name: Mutex::default(),
+            validation_key: Mutex::default(),
         })
     }
 }
 
+/// One request's view of the cache.
 struct ParseCacheExtension {
     documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
+    validations: Arc<Mutex<HashMap<ValidationKey, ValidationResult>>>,
+    /// The request's operation name, kept for its validation key.
+    operation_name: Mutex<Option<String>>,
+    /// Set when the request's validation may be remembered or recalled.
+    validation_key: Mutex<Option<ValidationKey>>,
 }
 
-impl ParseCacheExtension {
-    fn documents(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecutableDocument>> {
-        // A panic while holding the lock leaves a map that is still valid.
-        self.documents
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+/// Locks `mutex`; a panic while holding it leaves a map that is still
+/// valid.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// Remembers `value` under `key` in `map`, emptied first when full.
+fn remember<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, V>>, key: K, value: V) {
+    let mut map = lock(map);
+    if map.len() >= CAPACITY {
+        map.clear();
     }
+    map.insert(key, value);
+}
+
+/// The key a validation of `query` with `variables` is remembered under,
+/// or `None` when its outcome could depend on their values.
+///
+/// async-graphql's validation reads variable values in two places: it
+/// checks each against the type of the argument it is passed to, and a
+/// field's cost may read an argument (`first`). Here every given variable
+/// must be a string declared `ID` or `String`, or a boolean declared
+/// `Boolean`: any such value passes the check, whatever its content, and
+/// no cost reads those types. Anything else (a number, a custom scalar
+/// such as `DateTime`, an input object, a list, a null, several
+/// operations) is validated on every request.
+fn validation_key(
+    document: &ExecutableDocument,
+    query: &str,
+    operation_name: Option<String>,
+    variables: &Variables,
+) -> Option<ValidationKey> {
+    let DocumentOperations::Single(operation) = &document.operations else {
+        return None;
+    };
+    let definitions = &operation.node.variable_definitions;
+    let mut given = Vec::with_capacity(variables.len());
+    for (name, value) in variables.iter() {
+        let mut declared = definitions
+            .iter()
+            .filter(|definition| definition.node.name.node == *name);
+        let (Some(definition), None) = (declared.next(), declared.next()) else {
+            return None;
+        };
+        let BaseType::Named(type_name) = &definition.node.var_type.node.base else {
+            return None;
+        };
+        let any_content = matches!(
+            (type_name.as_str(), value),
+            ("ID" | "String", Value::String(_)) | ("Boolean", Value::Boolean(_))
+        );
+        if !any_content {
+            return None;
+        }
+        given.push(name.to_string());
+    }
+    given.sort_unstable();
+    Some(ValidationKey {
+        query: query.to_owned(),
+        operation_name,
+        variables: given,
+    })
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -51,16 +134,46 @@ impl Extension for ParseCacheExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        if let Some(document) = self.documents().get(query) {
-            return Ok(document.clone());
-        }
-        // Only documents that parse are remembered.
-        let document = next.run(ctx, query, variables).await?;
-        let mut documents = self.documents();
-        if documents.len() >= CAPACITY {
-            documents.clear();
-        }
-        documents.insert(query.to_owned(), document.clone());
+        let cached = lock(&self.documents).get(query).cloned();
+        let document = match cached {
+            Some(document) => document,
+            // Only documents that parse are remembered.
+            None => {
+                let document = next.run(ctx, query, variables).await?;
+                remember(&self.documents, query.to_owned(), document.clone());
+                document
+            }
+        };
+        let operation_name = lock(&self.operation_name).take();
+        *lock(&self.validation_key) = validation_key(&document, query, operation_name, variables);
         Ok(document)
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = next.run(ctx, request).await?;
+        *lock(&self.operation_name) = request.operation_name.clone();
+        Ok(request)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let Some(key) = lock(&self.validation_key).take() else {
+            return next.run(ctx).await;
+        };
+        if let Some(result) = lock(&self.validations).get(&key) {
+            return Ok(*result);
+        }
+        // Only validations that pass are remembered.
+        let result = next.run(ctx).await?;
+        remember(&self.validations, key, result);
+        Ok(result)
     }
 }
