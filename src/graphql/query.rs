@@ -69,7 +69,9 @@ impl UsersTotal {
 }
 
 /// The cost of a page: its size times the cost of one node, plus the
-/// connection's own fields.
+/// connection's own fields. A cost may read `Int` arguments only: the
+/// validations `parse_cache.rs` remembers assume no `ID`, `String` or
+/// `Boolean` argument changes one.
 pub(super) fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
     let size = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
     usize::try_from(size).unwrap_or(1) * child_complexity + 1
