@@ -53,10 +53,10 @@ pub const SQLITE_DURABLE: &str = "PRAGMA synchronous = FULL; PRAGMA wal_autochec
 /// (an fsync per batch was a tenth of a 100,000-user seed), and copying
 /// the WAL back every 10,000 pages (40 MB) instead of every 1,000: each
 /// copy rewrote the pages every batch touches (index roots, the right
-/// edges) and ended in an fsync; 1,000,000 users took 10 s less on average
-/// in four interleaved pairs (docs/BENCHMARKS.md). A crash of the machine may lose
-/// its last batches, never corrupt the file; a seed is run again, unlike
-/// an acknowledged update.
+/// edges) and ended in an fsync; 1,000,000 users took 10 s less on
+/// average in four interleaved pairs (docs/BENCHMARKS.md). A crash of the
+/// machine may lose its last batches, never corrupt the file; a seed is
+/// run again, unlike an acknowledged update.
 pub const SQLITE_SEEDING: &str = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000";
 
 /// SQLite's wait for the write lock (`busy_timeout` in `SQLITE_PRAGMAS`).

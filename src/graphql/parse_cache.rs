@@ -26,7 +26,7 @@ const CAPACITY: usize = 256;
 /// variables qualify (see [`validation_key`]): the text, the operation
 /// chosen, and which variables are given (`absent_variables` rewrites the
 /// document by that, and defaults fill the rest).
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq, Hash)]
 struct ValidationKey {
     query: String,
     operation_name: Option<String>,
@@ -99,12 +99,10 @@ fn validation_key(
     let definitions = &operation.node.variable_definitions;
     let mut given = Vec::with_capacity(variables.len());
     for (name, value) in variables.iter() {
-        let mut declared = definitions
+        // A name declared twice fails validation, which is not remembered.
+        let definition = definitions
             .iter()
-            .filter(|definition| definition.node.name.node == *name);
-        let (Some(definition), None) = (declared.next(), declared.next()) else {
-            return None;
-        };
+            .find(|definition| definition.node.name.node == *name)?;
         let BaseType::Named(type_name) = &definition.node.var_type.node.base else {
             return None;
         };
