@@ -22,9 +22,8 @@ pub struct EnvironmentRow {
     pub created_at: DbTime,
 }
 
-/// A user as stored; enum columns hold their upper-case names. Also read
-/// from JSON (`row_to_json`), for the row as it was before an update.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Deserialize, Serialize)]
+/// A user as stored; enum columns hold their upper-case names.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = users)]
 pub struct UserRow {

@@ -380,15 +380,9 @@ pub async fn user_with_children(
         .transpose()
 }
 
-/// The user row as it was before the `UPDATE` that returns this, as JSON
-/// named `row_before`: a subquery in `RETURNING` reads the statement's
-/// snapshot, which does not hold the statement's own change. (A row changed
-/// by another writer after that snapshot is not updated at all: its
-/// version moved.)
-const ROW_BEFORE_UPDATE: NestedList = NestedList(
-    "(SELECT row_to_json(old_row)::text FROM users old_row WHERE old_row.id = users.id) \
-     AS row_before",
-);
+/// The fields an `UPDATE … RETURNING` of a user changes, as
+/// `changed_fields` ([`CHANGED_FIELDS_SQL`]).
+const CHANGED_FIELDS: NestedList = NestedList(CHANGED_FIELDS_SQL);
 
 /// A patch's [`UserChanges`] as a `SET` clause whose text is the same for
 /// every patch: each updatable column as `col = CASE WHEN $written THEN
@@ -562,10 +556,9 @@ impl QueryFragment<Backend> for EveryColumn {
 }
 
 /// `update`, an `UPDATE … RETURNING` of a user that also returns
-/// [`ROW_BEFORE_UPDATE`], with the write's history entry inserted by the
+/// [`CHANGED_FIELDS`], with the write's history entry inserted by the
 /// same statement (a data-modifying `WITH`): the entry commits with the
-/// write, and the write stays one statement. Its changed fields are
-/// [`CHANGED_FIELDS_SQL`], the SQL twin of `shared::changed_fields`.
+/// write, and the write stays one statement.
 struct Recorded<U> {
     update: U,
     entry_id: DbId,
@@ -606,8 +599,7 @@ impl<U: QueryFragment<Backend>> QueryFragment<Backend> for Recorded<U> {
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(self.operation)?;
         out.push_sql(", ");
-        out.push_sql(CHANGED_FIELDS_SQL);
-        out.push_sql("::jsonb, ");
+        out.push_sql("updated.changed_fields::jsonb, ");
         out.push_bind_param::<Nullable<Id>, _>(&self.token)?;
         out.push_sql(", ");
         out.push_bind_param::<Bool, _>(&self.merged)?;
@@ -639,13 +631,13 @@ pub async fn update_returning_children(
     let returning = (
         UserRow::as_returning(),
         nested_lists_json(relations),
-        ROW_BEFORE_UPDATE,
+        CHANGED_FIELDS,
     );
     let recorded = Recorded {
         update: diesel::update(at_version)
             .set(EveryColumn(changes))
             .returning(returning),
-        entry_id: DbId(Uuid::new_v4()),
+        entry_id: DbId(Write::new_entry_id()),
         previous: DbTime(expected),
         operation: write.operation.as_str(),
         token: write.token_id.map(DbId),
