@@ -1,7 +1,7 @@
 //! The benchmark's load generator (`bench/run` drives it): closed-loop
 //! clients against usergraph or PostGraphile, every answer checked to be a
-//! GraphQL success, with the server's and PostgreSQL's CPU, the statements
-//! PostgreSQL ran and the server's RSS over the timed window.
+//! GraphQL success, with the server's, PostgreSQL's and its own CPU, the
+//! statements PostgreSQL ran and the server's RSS over the timed window.
 //!
 //! ```text
 //! loadgen --server usergraph|postgraphile --workload read|update|page
@@ -336,9 +336,10 @@ async fn main() {
         }));
     }
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
-    let (server0, pg0, statements0) = (
+    let (server0, pg0, client0, statements0) = (
         cpu_seconds(args.server_pid),
         postgres_cpu_seconds(),
+        cpu_seconds(std::process::id()),
         statements(&mut pg).await,
     );
     let started = Instant::now();
@@ -346,9 +347,10 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
     recording.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
-    let (server1, pg1, statements1) = (
+    let (server1, pg1, client1, statements1) = (
         cpu_seconds(args.server_pid),
         postgres_cpu_seconds(),
+        cpu_seconds(std::process::id()),
         statements(&mut pg).await,
     );
     let rss = rss_mib(args.server_pid);
@@ -375,6 +377,8 @@ async fn main() {
             "p99_ms": percentile(0.99),
             "server_cpu_us_per_op": ((server1 - server0) / operations * 1e6).round(),
             "postgres_cpu_us_per_op": ((pg1 - pg0) / operations * 1e6).round(),
+            // This load generator's own share of the two cores.
+            "client_cpu_us_per_op": ((client1 - client0) / operations * 1e6).round(),
             "statements_per_op": ((statements / operations) * 100.0).round() / 100.0,
             "server_rss_mib": rss.round(),
         })
