@@ -114,10 +114,12 @@ macro_rules! updatable_user_fields {
         /// `UPDATE … RETURNING` on `users`: a JSON array of the names,
         /// sorted as Rust sorts them, comparing the row written with the
         /// row before it (`old_row`, read in the statement's snapshot, which
-        /// does not hold the statement's own change). Columns are compared
-        /// as text, which tells the `jsonb` `1` from `1.0` as `serde_json`
-        /// does. Each column is compared in place: no row is turned into
-        /// JSON and back (which cost a third of the update's execution).
+        /// does not hold the statement's own change; a row another writer
+        /// changed after that snapshot is not updated at all, its version
+        /// moved). Columns are compared as text, which tells the `jsonb` `1`
+        /// from `1.0` as `serde_json` does. Each column is compared in
+        /// place: turning both rows into JSON and back took the update's
+        /// mean execution from 0.29 to 0.41 ms (docs/BENCHMARKS.md).
         pub const CHANGED_FIELDS_SQL: &str = concat!(
             "(SELECT coalesce(json_agg(f ORDER BY f COLLATE \"C\"), '[]')::text \
              FROM users old_row, unnest(ARRAY[NULL::text",
