@@ -294,7 +294,9 @@ const NESTED_LIST_SQL: [(Relation, &str); 6] = [
     ),
 ];
 
-/// One column of [`NESTED_LIST_SQL`], or `NULL` for a list not asked for.
+/// A fixed SQL expression read as nullable text: one column of
+/// [`NESTED_LIST_SQL`], `NULL` for a list not asked for, or an update's
+/// [`CHANGED_FIELDS`].
 ///
 /// Not a `dsl::sql` literal: diesel never caches a statement holding one,
 /// and PostgreSQL would parse and plan every read anew. This fragment's
