@@ -343,7 +343,11 @@ where
 {
     let span = tracing::info_span!("request", request_id = %request_id);
     let timeout = Duration::from_millis(state.options.limits.request_timeout_ms);
-    let work = work(state, request_id.clone()).instrument(span);
+    // Boxed: a tokio task holds its future inline and copies it whole when
+    // the task is created, when it finishes and when its output is read; a
+    // request's future is kilobytes, a box is a pointer (callgrind: a W1
+    // read's instructions -18%, docs/BENCHMARKS.md).
+    let work = Box::pin(work(state, request_id.clone()).instrument(span));
     match tokio::time::timeout(timeout, tokio::spawn(work)).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
