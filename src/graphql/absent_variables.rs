@@ -10,64 +10,12 @@
 //! document may declare the same variable differently.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-};
 use async_graphql::parser::types::DocumentOperations;
 use async_graphql::parser::types::OperationDefinition;
 use async_graphql::parser::types::{Directive, ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, Positioned, Request, ServerResult, Variables};
+use async_graphql::{Name, Positioned, Variables};
 use async_graphql_value::Value;
-
-/// The extension factory to register on the schema.
-pub struct AbsentVariables;
-
-impl ExtensionFactory for AbsentVariables {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AbsentVariablesExtension::default())
-    }
-}
-
-/// One per request (async-graphql creates extensions per request).
-#[derive(Default)]
-struct AbsentVariablesExtension {
-    /// The request's `operationName`, seen before parsing.
-    operation_name: Mutex<Option<String>>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for AbsentVariablesExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Ok(mut name) = self.operation_name.lock() {
-            name.clone_from(&request.operation_name);
-        }
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let mut document = next.run(ctx, query, variables).await?;
-        let name = self
-            .operation_name
-            .lock()
-            .ok()
-            .and_then(|name| name.clone());
-        drop_absent_variables(&mut document, name.as_deref(), variables);
-        Ok(document)
-    }
-}
 
 /// The operation a request runs: the named one, or the only one.
 fn operation_to_run<'a>(
@@ -86,7 +34,10 @@ fn operation_to_run<'a>(
     Some(&mut operation.node)
 }
 
-fn drop_absent_variables(
+/// Rewrites the operation `name` of `document` (the only one when `None`)
+/// as if every nullable variable it declares without a default and that
+/// `variables` lacks were not there.
+pub(super) fn drop_absent_variables(
     document: &mut ExecutableDocument,
     name: Option<&str>,
     variables: &Variables,

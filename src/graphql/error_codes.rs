@@ -7,25 +7,10 @@
 //! the `DateTime` scalar). Errors that already carry a code (the limits')
 //! keep theirs.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
-};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::ErrorExtensionValues;
+use async_graphql::ServerError;
 
 use crate::domain::INSTANT_EXPECTED;
-
-/// The extension factory; registered first, so it sees every other
-/// extension's errors.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
 
 /// Sets `code` on an error that has none.
 fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
@@ -50,50 +35,36 @@ fn one_line(message: &str) -> String {
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut error| {
-            if error
-                .extensions
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .is_none()
-            {
-                error.message = one_line(&error.message);
-            }
-            with_code(error, "GRAPHQL_PARSE_FAILED")
-        })
+/// The error of a document that did not parse (or that a limit refused
+/// before parsing, which keeps its code).
+pub(super) fn parse_error(mut error: ServerError) -> ServerError {
+    if error
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .is_none()
+    {
+        error.message = one_line(&error.message);
     }
+    with_code(error, "GRAPHQL_PARSE_FAILED")
+}
 
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|mut error| {
-                    if !error.message.starts_with("Invalid value for argument") {
-                        return with_code(error, "GRAPHQL_VALIDATION_FAILED");
-                    }
-                    // async-graphql names the type, not what a value of it
-                    // looks like.
-                    if error.message.ends_with("expected type \"DateTime\"") {
-                        error.message = format!("{}: {INSTANT_EXPECTED}", error.message);
-                    }
-                    with_code(error, "BAD_USER_INPUT")
-                })
-                .collect()
+/// The errors of a document the schema refused.
+pub(super) fn validation_errors(errors: Vec<ServerError>) -> Vec<ServerError> {
+    errors
+        .into_iter()
+        .map(|mut error| {
+            if !error.message.starts_with("Invalid value for argument") {
+                return with_code(error, "GRAPHQL_VALIDATION_FAILED");
+            }
+            // async-graphql names the type, not what a value of it
+            // looks like.
+            if error.message.ends_with("expected type \"DateTime\"") {
+                error.message = format!("{}: {INSTANT_EXPECTED}", error.message);
+            }
+            with_code(error, "BAD_USER_INPUT")
         })
-    }
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,38 +5,21 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
-};
 use async_graphql::parser::types::{
     ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
 };
 use async_graphql::{
-    ErrorExtensionValues, Name, Positioned, ServerError, ServerResult, ValidationResult, Variables,
+    ErrorExtensionValues, Name, Positioned, ServerError, ServerResult, ValidationResult,
 };
 
 use crate::config::Limits;
 
-/// The extension factory to register on the schema.
+/// The limits a schema checks every request against.
 pub struct QueryLimits {
     pub limits: Arc<Limits>,
     /// Refuse `__schema` and `__type` with a clear error (async-graphql alone
     /// would answer them with a silent null).
     pub disable_introspection: bool,
-}
-
-impl ExtensionFactory for QueryLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(QueryLimitsExtension {
-            limits: self.limits.clone(),
-            disable_introspection: self.disable_introspection,
-        })
-    }
-}
-
-struct QueryLimitsExtension {
-    limits: Arc<Limits>,
-    disable_introspection: bool,
 }
 
 /// Braces, brackets and parentheses a document may nest, counted on its
@@ -101,15 +84,9 @@ pub fn refusal(code: &'static str, message: String) -> ServerError {
     error
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for QueryLimitsExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+impl QueryLimits {
+    /// Refuses a query text nested too deep to parse safely.
+    pub(super) fn check_text(&self, query: &str) -> ServerResult<()> {
         if nesting(query) > MAX_NESTING {
             return Err(refusal(
                 "DEPTH_LIMIT_EXCEEDED",
@@ -118,9 +95,14 @@ impl Extension for QueryLimitsExtension {
                 ),
             ));
         }
-        let document = next.run(ctx, query, variables).await?;
+        Ok(())
+    }
+
+    /// Refuses a parsed document with too many aliases or root fields, or
+    /// one that introspects where introspection is disabled.
+    pub(super) fn check_document(&self, document: &ExecutableDocument) -> ServerResult<()> {
         let limits = &self.limits;
-        let aliases = count_aliases(&document);
+        let aliases = count_aliases(document);
         if aliases > limits.max_aliases {
             return Err(refusal(
                 "ALIAS_LIMIT_EXCEEDED",
@@ -149,15 +131,14 @@ impl Extension for QueryLimitsExtension {
                 ));
             }
         }
-        Ok(document)
+        Ok(())
     }
 
-    async fn validation(
+    /// Refuses a validated document too deep or too costly.
+    pub(super) fn check_validation(
         &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
+        result: ValidationResult,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
         let limits = &self.limits;
         if result.depth > limits.max_depth {
             return Err(vec![refusal(

@@ -12,6 +12,7 @@ pub mod loaders;
 mod mutation;
 mod outcome;
 mod parse_cache;
+mod pipeline;
 mod query;
 mod response_order;
 mod scalars;
@@ -36,8 +37,6 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .extension(error_codes::ErrorCodes)
-        .extension(absent_variables::AbsentVariables)
 }
 
 /// How the served schema behaves beyond its types.
@@ -51,13 +50,10 @@ pub struct SchemaOptions {
 /// The schema serving requests against `repo`.
 pub fn build_schema(repo: Repo, options: &SchemaOptions) -> AppSchema {
     let builder = builder()
-        .extension(limits::QueryLimits {
+        .extension(pipeline::Pipeline::new(limits::QueryLimits {
             limits: Arc::new(options.limits.clone()),
             disable_introspection: options.disable_introspection,
-        })
-        .extension(schema_description::SchemaDescription)
-        .extension(response_order::ResponseOrder::default())
-        .extension(parse_cache::ParseCache::default())
+        }))
         .data(repo);
     if options.disable_introspection {
         builder.disable_introspection().finish()

@@ -2,20 +2,17 @@
 //! requests whose outcome cannot depend on their variables' values.
 //! Clients send the same few queries again and again: parsing one cost
 //! about 6% of a read's CPU, validating it about 10% (docs/BENCHMARKS.md).
-//! Registered last, so that every extension that inspects or rewrites a
-//! parsed document (`absent_variables`, `limits`) still does so on each
-//! request, on its own copy, and `limits` still checks the depth and cost
-//! of every request against its own limits.
+//! The innermost step of the request pipeline (`pipeline`), so that every
+//! step that inspects or rewrites a parsed document (`absent_variables`,
+//! `limits`) still does so on each request, on its own copy, and `limits`
+//! still checks the depth and cost of every request against its own limits.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-    NextValidation,
-};
 use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument};
-use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{ServerError, ServerResult, ValidationResult, Value, Variables};
 
 /// Most documents, and most validations, remembered; with the query size
 /// limit, this bounds the memory the cache can take. When full, it starts
@@ -33,30 +30,28 @@ struct ValidationKey {
     variables: Vec<String>,
 }
 
-/// The extension factory to register on the schema; one cache per schema.
+/// The cache; one per schema.
 #[derive(Default)]
-pub struct ParseCache {
+pub(super) struct ParseCache {
     documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
     validations: Arc<Mutex<HashMap<ValidationKey, ValidationResult>>>,
 }
 
-impl ExtensionFactory for ParseCache {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ParseCacheExtension {
+impl ParseCache {
+    /// One request's view of the cache.
+    pub(super) fn for_request(&self) -> RequestCache {
+        RequestCache {
             documents: self.documents.clone(),
             validations: self.validations.clone(),
-            operation_name: Mutex::default(),
             validation_key: Mutex::default(),
-        })
+        }
     }
 }
 
 /// One request's view of the cache.
-struct ParseCacheExtension {
+pub(super) struct RequestCache {
     documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
     validations: Arc<Mutex<HashMap<ValidationKey, ValidationResult>>>,
-    /// The request's operation name, kept for its validation key.
-    operation_name: Mutex<Option<String>>,
     /// Set when the request's validation may be remembered or recalled.
     validation_key: Mutex<Option<ValidationKey>>,
 }
@@ -123,54 +118,44 @@ fn validation_key(
     })
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for ParseCacheExtension {
-    async fn parse_query(
+impl RequestCache {
+    /// The document of `query`, remembered or from `parse`; notes whether
+    /// the request's validation (of operation `operation_name` with
+    /// `variables`) may be remembered.
+    pub(super) async fn document(
         &self,
-        ctx: &ExtensionContext<'_>,
         query: &str,
+        operation_name: Option<String>,
         variables: &Variables,
-        next: NextParseQuery<'_>,
+        parse: impl Future<Output = ServerResult<ExecutableDocument>>,
     ) -> ServerResult<ExecutableDocument> {
         let cached = lock(&self.documents).get(query).cloned();
         let document = match cached {
             Some(document) => document,
             // Only documents that parse are remembered.
             None => {
-                let document = next.run(ctx, query, variables).await?;
+                let document = parse.await?;
                 remember(&self.documents, query.to_owned(), document.clone());
                 document
             }
         };
-        let operation_name = lock(&self.operation_name).take();
         *lock(&self.validation_key) = validation_key(&document, query, operation_name, variables);
         Ok(document)
     }
 
-    async fn prepare_request(
+    /// The request's validation, remembered or from `validate`.
+    pub(super) async fn validation(
         &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let request = next.run(ctx, request).await?;
-        *lock(&self.operation_name) = request.operation_name.clone();
-        Ok(request)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
+        validate: impl Future<Output = Result<ValidationResult, Vec<ServerError>>>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let Some(key) = lock(&self.validation_key).take() else {
-            return next.run(ctx).await;
+            return validate.await;
         };
         if let Some(result) = lock(&self.validations).get(&key) {
             return Ok(*result);
         }
         // Only validations that pass are remembered.
-        let result = next.run(ctx).await?;
+        let result = validate.await?;
         remember(&self.validations, key, result);
         Ok(result)
     }

@@ -4,7 +4,7 @@
 //! waits for the DataLoader (a nested list, `missingFields`) ends up after
 //! those that did not wait.
 //!
-//! This extension puts them back: from each document it derives, once, the
+//! This step of the request pipeline (`pipeline`) puts them back: from each document it derives, once, the
 //! response keys of every selection set in query order (fragments inlined),
 //! and after execution reorders the response's objects in place, the ones
 //! out of order only. No response is serialised twice.
@@ -12,13 +12,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextSubscribe,
-};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
 };
-use async_graphql::{Name, Positioned, Response, ServerResult, Value, Variables};
+use async_graphql::{Name, Positioned, Response, Value};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
@@ -44,22 +41,24 @@ struct Plan {
 /// document's only operation).
 type Plans = HashMap<Option<Name>, Plan>;
 
-/// The extension factory to register on the schema; one cache per schema.
+/// The plans of the documents seen, by text; one cache per schema.
 #[derive(Default)]
-pub struct ResponseOrder {
+pub(super) struct ResponseOrder {
     plans: Arc<Mutex<HashMap<String, Arc<Plans>>>>,
 }
 
-impl ExtensionFactory for ResponseOrder {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ResponseOrderExtension {
+impl ResponseOrder {
+    /// One request's view of the cache.
+    pub(super) fn for_request(&self) -> RequestOrder {
+        RequestOrder {
             cache: self.plans.clone(),
             plans: Arc::default(),
-        })
+        }
     }
 }
 
-struct ResponseOrderExtension {
+/// One request's use of the plans.
+pub(super) struct RequestOrder {
     cache: Arc<Mutex<HashMap<String, Arc<Plans>>>>,
     /// This request's plans, from its document (shared with the stream
     /// of a subscription).
@@ -81,21 +80,14 @@ fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for ResponseOrderExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+impl RequestOrder {
+    /// Takes (or makes) the plans of the request's document.
+    pub(super) fn plan(&self, query: &str, document: &ExecutableDocument) {
         let cached = locked(&self.cache).get(query).cloned();
         let plans = match cached {
             Some(plans) => plans,
             None => {
-                let plans = Arc::new(plans_of(&document));
+                let plans = Arc::new(plans_of(document));
                 let mut cache = locked(&self.cache);
                 if cache.len() >= CAPACITY {
                     cache.clear();
@@ -105,16 +97,10 @@ impl Extension for ResponseOrderExtension {
             }
         };
         *locked(&self.plans) = Some(plans);
-        Ok(document)
     }
 
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
+    /// Puts the executed operation's response in the order of its query.
+    pub(super) fn reorder(&self, response: &mut Response, operation_name: Option<&str>) {
         let plans = locked(&self.plans).take();
         if let Some(plan) = plans
             .as_deref()
@@ -122,17 +108,11 @@ impl Extension for ResponseOrderExtension {
         {
             reorder(&mut response.data, plan);
         }
-        response
     }
 
     /// Each event of a subscription (its document is parsed once the
     /// stream starts, hence the plan is looked up per event).
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
+    pub(super) fn ordered<'s>(&self, stream: BoxStream<'s, Response>) -> BoxStream<'s, Response> {
         let plans = self.plans.clone();
         let ordered = stream.map(move |mut response| {
             let plans = locked(&plans).clone();
@@ -141,7 +121,7 @@ impl Extension for ResponseOrderExtension {
             }
             response
         });
-        next.run(ctx, ordered.boxed())
+        ordered.boxed()
     }
 }
 

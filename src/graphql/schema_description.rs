@@ -1,19 +1,16 @@
 //! The schema's own description in introspection. async-graphql answers
 //! `__schema { description }` with the text describing the `__Schema`
 //! meta-type itself ("A GraphQL Schema defines the capabilities of…"),
-//! which GraphiQL then shows as this API's description. This extension
-//! answers usergraph's own instead: it finds, in each document, where
-//! `__schema { description }` is selected (aliases and fragments included)
-//! and sets that value after execution. Documents that do not introspect,
+//! which GraphiQL then shows as this API's description. This step of the
+//! request pipeline (`pipeline`) answers usergraph's own instead: it finds,
+//! in each document, where `__schema { description }` is selected (aliases
+//! and fragments included) and sets that value after execution. Documents that do not introspect,
 //! nearly all, cost one walk of their root selection.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
-};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, Positioned, Response, ServerResult, Value, Variables};
+use async_graphql::{Name, Positioned, Response, Value};
 
 /// What `__schema { description }` answers.
 pub const DESCRIPTION: &str = "usergraph: user records with their wallets, sessions, MFA devices \
@@ -21,34 +18,20 @@ pub const DESCRIPTION: &str = "usergraph: user records with their wallets, sessi
     at the version the client read (compare-and-set on `updatedAt`); subscriptions push \
     every committed change.";
 
-pub struct SchemaDescription;
-
-impl ExtensionFactory for SchemaDescription {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(SchemaDescriptionExtension::default())
-    }
-}
-
+/// One request's places of `__schema { description }`.
 #[derive(Default)]
-struct SchemaDescriptionExtension {
+pub(super) struct SchemaDescription {
     /// Response keys of `__schema` and of its `description` field.
     selected: Mutex<Vec<(Name, Name)>>,
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for SchemaDescriptionExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+impl SchemaDescription {
+    /// Notes where `document` selects the description.
+    pub(super) fn find(&self, document: &ExecutableDocument) {
         let mut selected = Vec::new();
         for (_, operation) in document.operations.iter() {
-            for schema in fields_named(&operation.node.selection_set, &document, "__schema") {
-                for description in fields_named(&schema.selection_set, &document, "description") {
+            for schema in fields_named(&operation.node.selection_set, document, "__schema") {
+                for description in fields_named(&schema.selection_set, document, "description") {
                     selected.push((
                         schema.response_key().node.clone(),
                         description.response_key().node.clone(),
@@ -57,16 +40,10 @@ impl Extension for SchemaDescriptionExtension {
             }
         }
         *self.selected.lock().unwrap_or_else(|p| p.into_inner()) = selected;
-        Ok(document)
     }
 
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
+    /// Sets the description where the executed document selected it.
+    pub(super) fn fill(&self, response: &mut Response) {
         let selected =
             std::mem::take(&mut *self.selected.lock().unwrap_or_else(|p| p.into_inner()));
         if let Value::Object(data) = &mut response.data {
@@ -78,7 +55,6 @@ impl Extension for SchemaDescriptionExtension {
                 }
             }
         }
-        response
     }
 }
 
