@@ -250,12 +250,17 @@ fn token_hash(token: &str) -> String {
     sha256_hex(token)
 }
 
-/// SHA-256 of `bytes`, in lower-case hex.
+/// SHA-256 of `bytes`, in lower-case hex. Every request's token goes
+/// through it: a `format!` per byte was three quarters of the lookup's cost.
 pub(crate) fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
-    Sha256::digest(bytes.as_ref())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes.as_ref());
+    let mut hex = String::with_capacity(2 * digest.len());
+    for byte in digest {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 /// Runs `batch`, a pruning statement, until it deletes less than a full
