@@ -5,8 +5,8 @@
 //! every field in every registered extension, whether or not it hooks
 //! field resolution (a boxed future per extension and field, after a
 //! lookup of the field in the registry). With the six steps registered
-//! apart, that took a sixth of a W1 read's instructions
-//! (docs/BENCHMARKS.md, "One extension").
+//! apart, that took nearly a fifth of a W1 read's instructions
+//! (docs/BENCHMARKS.md, "One extension, and the request task boxed").
 
 use std::sync::{Arc, Mutex};
 
