@@ -397,6 +397,24 @@ async fn remembered_validations_still_check_each_requests_variables(backend: Bac
     assert!(message.starts_with("Invalid value for argument"), "{body}");
     assert!(body["data"].is_null(), "refused before running: {body}");
 
+    // A custom scalar's value is checked by the scalar on every request:
+    // after a stale but well-formed version passed (a conflict), one that
+    // is not an instant is still refused by validation, with its code.
+    let update = "mutation($id: ID!, $v: DateTime!) { \
+        updateUser(id: $id, expectedUpdatedAt: $v, input: { firstName: \"Ada\" }) { __typename } }";
+    for _ in 0..2 {
+        let body = send(update, json!({ "id": id, "v": "2000-01-01T00:00:00Z" })).await;
+        assert_eq!(
+            body["data"]["updateUser"]["__typename"], "UpdateConflict",
+            "{body}"
+        );
+    }
+    for bad in [json!("yesterday"), json!(5)] {
+        let body = send(update, json!({ "id": id, "v": bad })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert!(body["data"].is_null(), "refused before running: {body}");
+    }
+
     // The page size is read by the cost: 10 users cost 41, 11 cost 45.
     let page = "query($n: Int) { users(first: $n) { edges { node { id email } } } }";
     for _ in 0..2 {

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument};
+use async_graphql::registry::{MetaType, Registry};
 use async_graphql::{ServerError, ServerResult, ValidationResult, Value, Variables};
 
 /// Most documents, and most validations, remembered; with the query size
@@ -77,12 +78,17 @@ fn remember<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, V>>, key: K, valu
 /// async-graphql's validation reads variable values in two places: it
 /// checks each against the type of the argument it is passed to, and a
 /// field's cost may read an argument (`first`). Here every given variable
-/// must be a string declared `ID` or `String`, or a boolean declared
-/// `Boolean`: any such value passes the check, whatever its content, and
-/// no cost reads those types. Anything else (a number, a custom scalar
-/// such as `DateTime`, an input object, a list, a null, several
-/// operations) is validated on every request.
+/// must be a string declared `ID` or `String`, a boolean declared
+/// `Boolean`, or a value a custom scalar (such as `DateTime`) accepts:
+/// any such value passes the check, whatever its content (for a custom
+/// scalar the check is the scalar's own, asked here instead; a variable
+/// can only be passed where its type is expected), and no cost reads
+/// those types. Anything else (a number, a value a custom scalar refuses,
+/// an input object, a list, a null, several operations) is validated on
+/// every request. The update's `expectedUpdatedAt` is a `DateTime`: its
+/// validation was a sixth of a W2 pair's instructions.
 fn validation_key(
+    registry: &Registry,
     document: &ExecutableDocument,
     query: &str,
     operation_name: Option<String>,
@@ -101,10 +107,16 @@ fn validation_key(
         let BaseType::Named(type_name) = &definition.node.var_type.node.base else {
             return None;
         };
-        let any_content = matches!(
-            (type_name.as_str(), value),
-            ("ID" | "String", Value::String(_)) | ("Boolean", Value::Boolean(_))
-        );
+        let any_content = match (type_name.as_str(), value) {
+            ("ID" | "String", Value::String(_)) | ("Boolean", Value::Boolean(_)) => true,
+            (_, Value::Null) | ("Int" | "Float" | "ID" | "String" | "Boolean", _) => false,
+            (custom, value) => match registry.types.get(custom) {
+                Some(MetaType::Scalar { is_valid, .. }) => {
+                    is_valid.as_ref().is_none_or(|accepts| accepts(value))
+                }
+                _ => false,
+            },
+        };
         if !any_content {
             return None;
         }
@@ -124,6 +136,7 @@ impl RequestCache {
     /// `variables`) may be remembered.
     pub(super) async fn document(
         &self,
+        registry: &Registry,
         query: &str,
         operation_name: Option<String>,
         variables: &Variables,
@@ -139,7 +152,8 @@ impl RequestCache {
                 document
             }
         };
-        *lock(&self.validation_key) = validation_key(&document, query, operation_name, variables);
+        *lock(&self.validation_key) =
+            validation_key(registry, &document, query, operation_name, variables);
         Ok(document)
     }
 

@@ -102,7 +102,13 @@ impl Extension for RequestPipeline {
             let parse = next.run(ctx, query, variables);
             let mut document = self
                 .parse_cache
-                .document(query, operation_name.clone(), variables, parse)
+                .document(
+                    &ctx.schema_env.registry,
+                    query,
+                    operation_name.clone(),
+                    variables,
+                    parse,
+                )
                 .await?;
             self.response_order.plan(query, &document);
             self.schema_description.find(&document);
