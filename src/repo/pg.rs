@@ -345,6 +345,102 @@ fn nested_lists_json(relations: &[Relation]) -> NestedListsJson {
     (list(0), list(1), list(2), list(3), list(4), list(5))
 }
 
+/// The text of a statement that reads a user's nested lists, one per set of
+/// lists asked for (a subset of [`Relation::ALL`]), each rendered once per
+/// process by [`RenderedOnce`].
+///
+/// Whether a list is wanted stays in the text (`NULL` or its subquery), not
+/// a bind: with `CASE WHEN $wanted` the text was one, but PostgreSQL then
+/// planned every execution anew (a custom plan, cheaper than the generic
+/// one that holds all six subqueries), and its CPU per read rose by half.
+struct ListTexts([std::sync::OnceLock<String>; 1 << Relation::ALL.len()]);
+
+impl ListTexts {
+    const fn new() -> Self {
+        ListTexts([const { std::sync::OnceLock::new() }; 1 << Relation::ALL.len()])
+    }
+
+    fn of(&self, relations: &[Relation]) -> &std::sync::OnceLock<String> {
+        let set = relations
+            .iter()
+            .fold(0, |set, &relation| set | 1 << relation as usize);
+        &self.0[set]
+    }
+}
+
+/// A statement run with a text diesel rendered once, on its first
+/// execution in the process, and kept in `text`: every value of its type
+/// (with the same lists, see [`ListTexts`]) renders the same text, its
+/// values are binds.
+///
+/// diesel-async renders a statement's text on every execution, prepared or
+/// not, to look the prepared statement up by it, and diesel quotes each
+/// identifier through an allocation: a read's columns and lists cost 8% of
+/// a W1 request's instructions, an update's 6 KB text more
+/// (docs/BENCHMARKS.md, "Statements rendered once"). Debug builds render
+/// every execution again and refuse a text that differs from the kept one,
+/// so the tests check the claim for every statement they run.
+struct RenderedOnce<'t, Q> {
+    query: Q,
+    text: &'t std::sync::OnceLock<String>,
+}
+
+impl<Q: QueryFragment<Backend>> RenderedOnce<'_, Q> {
+    fn render(&self) -> QueryResult<String> {
+        use diesel::query_builder::QueryBuilder;
+        let mut builder = diesel::pg::PgQueryBuilder::default();
+        self.query.to_sql(&mut builder, &diesel::pg::Pg)?;
+        Ok(builder.finish())
+    }
+}
+
+impl<Q> QueryId for RenderedOnce<'_, Q> {
+    type QueryId = ();
+    // Prepared statements stay keyed by their text, which varies with the lists.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for RenderedOnce<'_, Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q: QueryFragment<Backend>> QueryFragment<Backend> for RenderedOnce<'_, Q> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        self.query.walk_ast(out)
+    }
+
+    fn to_sql(&self, out: &mut diesel::pg::PgQueryBuilder, _: &Backend) -> QueryResult<()> {
+        use diesel::query_builder::QueryBuilder;
+        let text = match self.text.get() {
+            Some(text) => text,
+            None => {
+                let rendered = self.render()?;
+                self.text.get_or_init(|| rendered)
+            }
+        };
+        if cfg!(debug_assertions) && self.render()? != *text {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "a statement rendered once renders another text".into(),
+            ));
+        }
+        out.push_sql(text);
+        Ok(())
+    }
+
+    fn collect_binds<'b>(
+        &'b self,
+        out: &mut <Backend as diesel::backend::Backend>::BindCollector<'b>,
+        metadata_lookup: &mut <Backend as diesel::sql_types::TypeMetadata>::MetadataLookup,
+        backend: &'b Backend,
+    ) -> QueryResult<()> {
+        self.query.collect_binds(out, metadata_lookup, backend)
+    }
+
+    fn is_safe_to_cache_prepared(&self, backend: &Backend) -> QueryResult<bool> {
+        self.query.is_safe_to_cache_prepared(backend)
+    }
+}
+
 type NestedListsJson = (
     NestedList,
     NestedList,
@@ -373,9 +469,13 @@ pub async fn user_with_children(
     id: Uuid,
     relations: &[Relation],
 ) -> Result<Option<UserSnapshot>, RepoError> {
-    let row = user_in_scope(scope, id)
+    static TEXTS: ListTexts = ListTexts::new();
+    let read = user_in_scope(scope, id)
         .select((UserRow::as_select(), nested_lists_json(relations)))
-        .first::<(UserRow, JsonLists)>(c)
+        .limit(1);
+    let text = TEXTS.of(relations);
+    let row = RenderedOnce { query: read, text }
+        .get_result::<(UserRow, JsonLists)>(c)
         .await
         .optional()?;
     row.map(|row| snapshot_from_json(with_lists(row), relations))
@@ -646,10 +746,15 @@ pub async fn update_returning_children(
         merged: write.merged,
         at: DbTime(write.at),
     };
-    let written = recorded
-        .get_result::<(UserRow, JsonLists, Option<String>)>(c)
-        .await
-        .optional()?;
+    static TEXTS: ListTexts = ListTexts::new();
+    let text = TEXTS.of(relations);
+    let written = RenderedOnce {
+        query: recorded,
+        text,
+    }
+    .get_result::<(UserRow, JsonLists, Option<String>)>(c)
+    .await
+    .optional()?;
     written
         .map(|(row, lists, _)| snapshot_from_json(with_lists((row, lists)), relations))
         .transpose()
