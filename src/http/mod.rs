@@ -134,7 +134,11 @@ pub(crate) async fn execute(
 ) -> async_graphql::Response {
     let started = std::time::Instant::now();
     let slot = OutcomeSlot::default();
-    let response = state.schema.execute(request.data(slot.clone())).await;
+    // Boxed: async-graphql's execution is 6.6 KB of a request's 14.5 KB
+    // future, which every caller up to axum's handler would otherwise hold
+    // inline and copy as it moves (docs/BENCHMARKS.md, "Statements
+    // rendered once, and smaller futures").
+    let response = Box::pin(state.schema.execute(request.data(slot.clone()))).await;
     let outcome = if response.errors.is_empty() {
         slot.get().unwrap_or(Outcome::Success)
     } else {
