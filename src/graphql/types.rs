@@ -280,7 +280,11 @@ impl User {
         #[graphql(desc = "Page size: 0 to 100, 20 when left out.")] first: Option<i32>,
         #[graphql(desc = "A cursor from a previous page: start after it.")] after: Option<String>,
     ) -> Result<Connection<HistoryCursor, UserHistoryEntry>> {
-        history_page(ctx, self.user.id, first, after).await
+        // Boxed: every field of a user is resolved in a future as large as
+        // the largest field's, and this one's (a page read) was kilobytes,
+        // copied for each field (docs/BENCHMARKS.md, "Statements rendered
+        // once, and smaller futures").
+        Box::pin(history_page(ctx, self.user.id, first, after)).await
     }
 }
 
