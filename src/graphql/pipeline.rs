@@ -97,9 +97,13 @@ impl Extension for RequestPipeline {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let parsed = async {
-            self.limits.check_text(query)?;
             let operation_name = self.operation_name();
-            let parse = next.run(ctx, query, variables);
+            // The text's nesting is checked before it is parsed, so only
+            // when it is: a text in the cache passed the check then.
+            let parse = async {
+                self.limits.check_text(query)?;
+                next.run(ctx, query, variables).await
+            };
             let mut document = self
                 .parse_cache
                 .document(
