@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel::expression::{
     is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping,
 };
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{Array, Bool, HasSqlType, IntoNullable, Nullable, Text};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
@@ -377,9 +377,10 @@ impl ListTexts {
 /// not, to look the prepared statement up by it, and diesel quotes each
 /// identifier through an allocation: a read's columns and lists cost 8% of
 /// a W1 request's instructions, an update's 6 KB text more
-/// (docs/BENCHMARKS.md, "Statements rendered once"). Debug builds render
-/// every execution again and refuse a text that differs from the kept one,
-/// so the tests check the claim for every statement they run.
+/// (docs/BENCHMARKS.md, "Statements rendered once, and smaller
+/// futures"). Debug builds render every execution again and refuse a text
+/// that differs from the kept one, so the tests check the claim for every
+/// statement they run.
 struct RenderedOnce<'t, Q> {
     query: Q,
     text: &'t std::sync::OnceLock<String>,
@@ -387,7 +388,6 @@ struct RenderedOnce<'t, Q> {
 
 impl<Q: QueryFragment<Backend>> RenderedOnce<'_, Q> {
     fn render(&self) -> QueryResult<String> {
-        use diesel::query_builder::QueryBuilder;
         let mut builder = diesel::pg::PgQueryBuilder::default();
         self.query.to_sql(&mut builder, &diesel::pg::Pg)?;
         Ok(builder.finish())
@@ -410,7 +410,6 @@ impl<Q: QueryFragment<Backend>> QueryFragment<Backend> for RenderedOnce<'_, Q> {
     }
 
     fn to_sql(&self, out: &mut diesel::pg::PgQueryBuilder, _: &Backend) -> QueryResult<()> {
-        use diesel::query_builder::QueryBuilder;
         let text = match self.text.get() {
             Some(text) => text,
             None => {
