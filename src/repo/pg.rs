@@ -346,25 +346,32 @@ fn nested_lists_json(relations: &[Relation]) -> NestedListsJson {
 }
 
 /// The text of a statement that reads a user's nested lists, one per set of
-/// lists asked for (a subset of [`Relation::ALL`]), each rendered once per
-/// process by [`RenderedOnce`].
+/// the [`NESTED_LIST_SQL`] subqueries it holds (the only part of its text
+/// that varies), each rendered once per process by [`RenderedOnce`].
 ///
 /// Whether a list is wanted stays in the text (`NULL` or its subquery), not
 /// a bind: with `CASE WHEN $wanted` the text was one, but PostgreSQL then
 /// planned every execution anew (a custom plan, cheaper than the generic
 /// one that holds all six subqueries), and its CPU per read rose by half.
-struct ListTexts([std::sync::OnceLock<String>; 1 << Relation::ALL.len()]);
+struct ListTexts([std::sync::OnceLock<String>; 1 << NESTED_LIST_SQL.len()]);
 
 impl ListTexts {
     const fn new() -> Self {
-        ListTexts([const { std::sync::OnceLock::new() }; 1 << Relation::ALL.len()])
+        ListTexts([const { std::sync::OnceLock::new() }; 1 << NESTED_LIST_SQL.len()])
     }
 
-    fn of(&self, relations: &[Relation]) -> &std::sync::OnceLock<String> {
-        let set = relations
+    /// `query`, which holds the nested lists `relations`, to run with its
+    /// kept text.
+    fn statement<Q>(&self, relations: &[Relation], query: Q) -> RenderedOnce<'_, Q> {
+        let set = NESTED_LIST_SQL
             .iter()
-            .fold(0, |set, &relation| set | 1 << relation as usize);
-        &self.0[set]
+            .enumerate()
+            .filter(|(_, (relation, _))| relations.contains(relation))
+            .fold(0, |set, (i, _)| set | 1 << i);
+        RenderedOnce {
+            query,
+            text: &self.0[set],
+        }
     }
 }
 
@@ -472,8 +479,8 @@ pub async fn user_with_children(
     let read = user_in_scope(scope, id)
         .select((UserRow::as_select(), nested_lists_json(relations)))
         .limit(1);
-    let text = TEXTS.of(relations);
-    let row = RenderedOnce { query: read, text }
+    let row = TEXTS
+        .statement(relations, read)
         .get_result::<(UserRow, JsonLists)>(c)
         .await
         .optional()?;
@@ -746,14 +753,11 @@ pub async fn update_returning_children(
         at: DbTime(write.at),
     };
     static TEXTS: ListTexts = ListTexts::new();
-    let text = TEXTS.of(relations);
-    let written = RenderedOnce {
-        query: recorded,
-        text,
-    }
-    .get_result::<(UserRow, JsonLists, Option<String>)>(c)
-    .await
-    .optional()?;
+    let written = TEXTS
+        .statement(relations, recorded)
+        .get_result::<(UserRow, JsonLists, Option<String>)>(c)
+        .await
+        .optional()?;
     written
         .map(|(row, lists, _)| snapshot_from_json(with_lists((row, lists)), relations))
         .transpose()
