@@ -136,17 +136,106 @@ pub async fn insert_demo_rows(c: &mut Conn, rows: DemoRows) -> Result<Vec<DbId>,
     )
 }
 
+/// What runs on diesel's synchronous SQLite connection, inside one
+/// `spawn_blocking` (which `db::OnCallingThread` runs where it is called).
 mod blocking {
     use diesel::query_builder::InsertStatement;
     use diesel::query_dsl::methods::ExecuteDsl;
     use diesel::{
-        Insertable, OptionalExtension, QueryResult, RunQueryDsl, SqliteConnection, Table,
+        ExpressionMethods, Insertable, OptionalExtension, QueryDsl, QueryResult, RunQueryDsl,
+        SelectableHelper, SqliteConnection, Table,
     };
+    use uuid::Uuid;
 
+    use super::children::lists;
     use crate::db::models::*;
     use crate::db::schema::*;
     use crate::db::types::DbId;
     use crate::repo::demo::DemoRows;
+    use crate::repo::records::decode_all;
+    use crate::repo::shared::user_in_scope;
+    use crate::repo::{Children, Relation, RepoError, Scope, User, UserSnapshot};
+
+    /// The read by key of `super::user_with_children`. Run here rather than
+    /// through diesel-async's wrapper, each statement is looked up among
+    /// the prepared ones by its type, and its rows decoded where SQLite
+    /// holds them: the wrapper renders every statement's text to look it
+    /// up by, hashes it, and copies every row out first (a third of a
+    /// SQLite read's instructions, docs/BENCHMARKS.md).
+    pub fn user_with_children(
+        c: &mut SqliteConnection,
+        scope: Scope,
+        id: Uuid,
+        relations: Vec<Relation>,
+    ) -> Result<Option<UserSnapshot>, RepoError> {
+        let Some(row) = user_in_scope(scope, id)
+            .select(UserRow::as_select())
+            .first::<UserRow>(c)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let children = lists_of_user(c, row.id, &relations)?;
+        Ok(Some(UserSnapshot {
+            user: User::try_from(row)?,
+            children,
+            loaded: relations,
+        }))
+    }
+
+    /// The nested lists `relations` of `user`, one statement each (those of
+    /// `children::children_of_users` for one user); the others stay empty.
+    pub fn lists_of_user(
+        c: &mut SqliteConnection,
+        user: DbId,
+        relations: &[Relation],
+    ) -> Result<Children, RepoError> {
+        let mut children = Children::default();
+        for relation in relations {
+            match relation {
+                Relation::VerifiedCredentials => {
+                    children.verified_credentials = decode_all(
+                        lists::verified_credentials()
+                            .filter(verified_credentials::user_id.eq(user))
+                            .load(c)?,
+                    )?
+                }
+                Relation::Wallets => {
+                    children.wallets =
+                        decode_all(lists::wallets().filter(wallets::user_id.eq(user)).load(c)?)?
+                }
+                Relation::Sessions => {
+                    children.sessions = decode_all(
+                        lists::sessions()
+                            .filter(sessions::user_id.eq(user))
+                            .load(c)?,
+                    )?
+                }
+                Relation::MfaDevices => {
+                    children.mfa_devices = decode_all(
+                        lists::mfa_devices()
+                            .filter(mfa_devices::user_id.eq(user))
+                            .load(c)?,
+                    )?
+                }
+                Relation::OauthAccounts => {
+                    children.oauth_accounts = decode_all(
+                        lists::oauth_accounts()
+                            .filter(oauth_accounts::user_id.eq(user))
+                            .load(c)?,
+                    )?
+                }
+                Relation::ChainalysisChecks => {
+                    children.chainalysis_checks = decode_all(
+                        lists::chainalysis_checks()
+                            .filter(chainalysis_checks::user_id.eq(user))
+                            .load(c)?,
+                    )?
+                }
+            }
+        }
+        Ok(children)
+    }
 
     /// Rows per multi-row `INSERT`. diesel gives a fixed number of rows
     /// one statement text, which SQLite then keeps prepared instead of
@@ -228,15 +317,10 @@ pub async fn user_with_children(
     id: Uuid,
     relations: &[Relation],
 ) -> Result<Option<UserSnapshot>, RepoError> {
-    let Some(user) = users::user(c, scope, id).await? else {
-        return Ok(None);
-    };
-    let mut children = children::children_of_users(c, relations, &[id]).await?;
-    Ok(Some(UserSnapshot {
-        user,
-        children: children.remove(&id).unwrap_or_default(),
-        loaded: relations.to_vec(),
-    }))
+    let relations = relations.to_vec();
+    // The wrapper's own error is diesel's; the read's is the repository's.
+    c.spawn_blocking(move |c| Ok(blocking::user_with_children(c, scope, id, relations)))
+        .await?
 }
 
 /// The compare-and-set of a patch that needs no stored facts, answering
@@ -260,10 +344,13 @@ pub async fn update_returning_children(
             return Ok(None);
         };
         history::record(c, write.update_entry(scope, &before, &row)).await?;
-        let mut children = children::children_of_users(c, relations, &[id]).await?;
+        let loaded = relations.to_vec();
+        let children = c
+            .spawn_blocking(move |c| Ok(blocking::lists_of_user(c, DbId(id), &loaded)))
+            .await??;
         Ok(Some(UserSnapshot {
             user: User::try_from(row)?,
-            children: children.remove(&id).unwrap_or_default(),
+            children,
             loaded: relations.to_vec(),
         }))
     })

@@ -3,18 +3,106 @@
 
 use std::collections::HashMap;
 
-use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use super::Conn;
-use crate::db::models::*;
+use super::{Backend, Conn};
 use crate::db::schema::{
     chainalysis_checks, mfa_devices, oauth_accounts, sessions, verified_credentials, wallets,
 };
 use crate::db::types::DbId;
 use crate::repo::records::decode_all;
 use crate::repo::{Children, Relation, RepoError};
+
+/// The statement of each nested list, before it is narrowed to its users:
+/// the list's columns, each user's records oldest first. Their types are
+/// spelled out so SQLite's synchronous read (`repo/sqlite.rs`) runs the
+/// same statements.
+pub mod lists {
+    use diesel::dsl::{AsSelect, Order, Select};
+    use diesel::{QueryDsl, SelectableHelper};
+
+    use super::Backend;
+    use crate::db::models::*;
+    use crate::db::schema::{
+        chainalysis_checks, mfa_devices, oauth_accounts, sessions, verified_credentials, wallets,
+    };
+
+    /// The rows `R` of `table`, ordered by user, creation and id.
+    type Ordered<Table, User, Created, Id, R> =
+        Select<Order<Table, (User, Created, Id)>, AsSelect<R, Backend>>;
+
+    pub fn verified_credentials() -> Ordered<
+        verified_credentials::table,
+        verified_credentials::user_id,
+        verified_credentials::created_at,
+        verified_credentials::id,
+        VerifiedCredentialRow,
+    > {
+        use verified_credentials::*;
+        table
+            .order((user_id, created_at, id))
+            .select(VerifiedCredentialRow::as_select())
+    }
+
+    pub fn wallets(
+    ) -> Ordered<wallets::table, wallets::user_id, wallets::created_at, wallets::id, WalletRow>
+    {
+        use wallets::*;
+        table
+            .order((user_id, created_at, id))
+            .select(WalletRow::as_select())
+    }
+
+    pub fn sessions(
+    ) -> Ordered<sessions::table, sessions::user_id, sessions::created_at, sessions::id, SessionRow>
+    {
+        use sessions::*;
+        table
+            .order((user_id, created_at, id))
+            .select(SessionRow::as_select())
+    }
+
+    pub fn mfa_devices() -> Ordered<
+        mfa_devices::table,
+        mfa_devices::user_id,
+        mfa_devices::created_at,
+        mfa_devices::id,
+        MfaDeviceRow,
+    > {
+        use mfa_devices::*;
+        table
+            .order((user_id, created_at, id))
+            .select(MfaDeviceRow::as_select())
+    }
+
+    pub fn oauth_accounts() -> Ordered<
+        oauth_accounts::table,
+        oauth_accounts::user_id,
+        oauth_accounts::created_at,
+        oauth_accounts::id,
+        OauthAccountRow,
+    > {
+        use oauth_accounts::*;
+        table
+            .order((user_id, created_at, id))
+            .select(OauthAccountRow::as_select())
+    }
+
+    pub fn chainalysis_checks() -> Ordered<
+        chainalysis_checks::table,
+        chainalysis_checks::user_id,
+        chainalysis_checks::created_at,
+        chainalysis_checks::id,
+        ChainalysisCheckRow,
+    > {
+        use chainalysis_checks::*;
+        table
+            .order((user_id, created_at, id))
+            .select(ChainalysisCheckRow::as_select())
+    }
+}
 
 /// `$query`, a select of records of users, for `$users` only, loaded on
 /// `$c`: by `$user_id = ` for one user, `IN` (SQLite) or `= ANY`
@@ -53,13 +141,7 @@ async fn load_relation(
                 c,
                 users,
                 verified_credentials::user_id,
-                verified_credentials::table
-                    .order((
-                        verified_credentials::user_id,
-                        verified_credentials::created_at,
-                        verified_credentials::id,
-                    ))
-                    .select(VerifiedCredentialRow::as_select())
+                lists::verified_credentials()
             );
             add(
                 into,
@@ -69,40 +151,15 @@ async fn load_relation(
             );
         }
         Relation::Wallets => {
-            let rows = of_users!(
-                c,
-                users,
-                wallets::user_id,
-                wallets::table
-                    .order((wallets::user_id, wallets::created_at, wallets::id))
-                    .select(WalletRow::as_select())
-            );
+            let rows = of_users!(c, users, wallets::user_id, lists::wallets());
             add(into, |c| &mut c.wallets, decode_all(rows)?, |r| r.user_id);
         }
         Relation::Sessions => {
-            let rows = of_users!(
-                c,
-                users,
-                sessions::user_id,
-                sessions::table
-                    .order((sessions::user_id, sessions::created_at, sessions::id))
-                    .select(SessionRow::as_select())
-            );
+            let rows = of_users!(c, users, sessions::user_id, lists::sessions());
             add(into, |c| &mut c.sessions, decode_all(rows)?, |r| r.user_id);
         }
         Relation::MfaDevices => {
-            let rows = of_users!(
-                c,
-                users,
-                mfa_devices::user_id,
-                mfa_devices::table
-                    .order((
-                        mfa_devices::user_id,
-                        mfa_devices::created_at,
-                        mfa_devices::id,
-                    ))
-                    .select(MfaDeviceRow::as_select())
-            );
+            let rows = of_users!(c, users, mfa_devices::user_id, lists::mfa_devices());
             add(
                 into,
                 |c| &mut c.mfa_devices,
@@ -111,18 +168,7 @@ async fn load_relation(
             );
         }
         Relation::OauthAccounts => {
-            let rows = of_users!(
-                c,
-                users,
-                oauth_accounts::user_id,
-                oauth_accounts::table
-                    .order((
-                        oauth_accounts::user_id,
-                        oauth_accounts::created_at,
-                        oauth_accounts::id,
-                    ))
-                    .select(OauthAccountRow::as_select())
-            );
+            let rows = of_users!(c, users, oauth_accounts::user_id, lists::oauth_accounts());
             add(
                 into,
                 |c| &mut c.oauth_accounts,
@@ -135,13 +181,7 @@ async fn load_relation(
                 c,
                 users,
                 chainalysis_checks::user_id,
-                chainalysis_checks::table
-                    .order((
-                        chainalysis_checks::user_id,
-                        chainalysis_checks::created_at,
-                        chainalysis_checks::id,
-                    ))
-                    .select(ChainalysisCheckRow::as_select())
+                lists::chainalysis_checks()
             );
             add(
                 into,
