@@ -1,0 +1,12 @@
+CREATE INDEX verified_credentials_user ON verified_credentials (user_id);
+DROP INDEX verified_credentials_user_created;
+CREATE INDEX wallets_user ON wallets (user_id);
+DROP INDEX wallets_user_created;
+CREATE INDEX sessions_user ON sessions (user_id);
+DROP INDEX sessions_user_created;
+CREATE INDEX mfa_devices_user ON mfa_devices (user_id);
+DROP INDEX mfa_devices_user_created;
+CREATE INDEX oauth_accounts_user ON oauth_accounts (user_id);
+DROP INDEX oauth_accounts_user_created;
+CREATE INDEX chainalysis_checks_user ON chainalysis_checks (user_id);
+DROP INDEX chainalysis_checks_user_created;
