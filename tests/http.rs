@@ -379,6 +379,39 @@ async fn responses_follow_the_query_order(backend: Backend) {
 }
 per_backend!(responses_follow_the_query_order);
 
+/// A request seen before (its text parsed, its validation remembered) runs
+/// on the schema's copy without the pipeline's extension
+/// (`graphql::Service`): it answers exactly as the first did, variables
+/// left out, conflicts and absent users included.
+async fn a_request_seen_before_answers_as_the_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(2).await.remove(0);
+    let read = "query($id: ID!) { user(id: $id) { id email wallets { publicKey chain } \
+        zeta: updatedAt sessions { id } ...F mfaDevices { type isDefault } } } \
+        fragment F on User { team firstName }";
+    let update = "mutation($id: ID!, $v: DateTime!, $team: String) { \
+        updateUser(id: $id, expectedUpdatedAt: $v, input: { team: $team }) { __typename \
+        ... on UpdateConflict { currentUser { id team } } } }";
+    let requests = [
+        json!({ "query": read, "variables": { "id": id } }),
+        json!({ "query": read, "variables": { "id": "00000000-0000-4000-8000-00000000dead" } }),
+        json!({ "query": update, "variables": { "id": id, "v": "2000-01-01T00:00:00Z" } }),
+        json!({ "query": update, "variables": { "id": id, "v": "2000-01-01T00:00:00Z", "team": "T" } }),
+        json!({ "query": "{ users(first: 2) { totalCount edges { node { id wallets { id } } } } }" }),
+    ];
+    for request in requests {
+        let (status, first) = app.post(request.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        assert!(first.get("errors").is_none(), "{first}");
+        for _ in 0..2 {
+            let (status, again) = app.post(request.clone()).await;
+            assert_eq!(status, StatusCode::OK, "{again}");
+            assert_eq!(again.to_string(), first.to_string(), "{request}");
+        }
+    }
+}
+per_backend!(a_request_seen_before_answers_as_the_first);
+
 /// Introspection answers usergraph's own description of the schema, not
 /// the text of the `__Schema` meta-type, however it is selected.
 async fn the_schema_describes_itself(backend: Backend) {

@@ -31,8 +31,8 @@ struct ValidationKey {
     variables: Vec<String>,
 }
 
-/// The cache; one per schema.
-#[derive(Default)]
+/// The cache; one per schema, its clones share it.
+#[derive(Default, Clone)]
 pub(super) struct ParseCache {
     documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
     validations: Arc<Mutex<HashMap<ValidationKey, ValidationResult>>>,
@@ -155,6 +155,22 @@ impl RequestCache {
         *lock(&self.validation_key) =
             validation_key(registry, &document, query, operation_name, variables);
         Ok(document)
+    }
+
+    /// The document of `query` and its remembered validation, when both
+    /// are remembered for a request of operation `operation_name` with
+    /// `variables` (see [`validation_key`]); `None` otherwise.
+    pub(super) fn known(
+        &self,
+        registry: &Registry,
+        query: &str,
+        operation_name: Option<String>,
+        variables: &Variables,
+    ) -> Option<(ExecutableDocument, ValidationResult)> {
+        let document = lock(&self.documents).get(query).cloned()?;
+        let key = validation_key(registry, &document, query, operation_name, variables)?;
+        let validation = *lock(&self.validations).get(&key)?;
+        Some((document, validation))
     }
 
     /// The request's validation, remembered or from `validate`.

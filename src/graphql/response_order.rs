@@ -41,8 +41,9 @@ struct Plan {
 /// document's only operation).
 type Plans = HashMap<Option<Name>, Plan>;
 
-/// The plans of the documents seen, by text; one cache per schema.
-#[derive(Default)]
+/// The plans of the documents seen, by text; one cache per schema, its
+/// clones share it.
+#[derive(Default, Clone)]
 pub(super) struct ResponseOrder {
     plans: Arc<Mutex<HashMap<String, Arc<Plans>>>>,
 }

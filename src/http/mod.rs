@@ -30,7 +30,7 @@ use crate::graphql::errors::{
     DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, INTERNAL_SERVER_ERROR,
 };
 use crate::graphql::loaders::request_loader;
-use crate::graphql::{AppSchema, Outcome, OutcomeSlot};
+use crate::graphql::{Outcome, OutcomeSlot, Service};
 use crate::repo::{Repo, Scope};
 
 mod idempotency;
@@ -115,7 +115,7 @@ impl Shutdown {
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub schema: AppSchema,
+    pub schema: Service,
     pub repo: Repo,
     pub options: std::sync::Arc<HttpOptions>,
     /// Subscriptions each token holds here (bounded per token).

@@ -358,7 +358,7 @@ fn engine(
     protocol: GraphQLProtocol,
 ) -> impl Future<Output = ()> + Send + 'static {
     let executor = LiveExecutor {
-        schema: state.schema.clone(),
+        schema: state.schema.schema().clone(),
         repo: state.repo.clone(),
         max_query_bytes: state.options.limits.max_query_bytes,
     };
