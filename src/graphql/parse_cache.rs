@@ -47,6 +47,25 @@ impl ParseCache {
             validation_key: Mutex::default(),
         }
     }
+
+    /// The document of `query` and its remembered validation, when both
+    /// are remembered for a request of operation `operation_name` with
+    /// `variables` (see [`validation_key`]); `None` otherwise.
+    pub(super) fn known(
+        &self,
+        registry: &Registry,
+        query: &str,
+        operation_name: Option<String>,
+        variables: &Variables,
+    ) -> Option<(ExecutableDocument, ValidationResult)> {
+        let documents = lock(&self.documents);
+        let document = documents.get(query)?;
+        let key = validation_key(registry, document, query, operation_name, variables)?;
+        // The one place both locks are held, always in this order; the
+        // document is copied only for a request that will use it.
+        let validation = *lock(&self.validations).get(&key)?;
+        Some((document.clone(), validation))
+    }
 }
 
 /// One request's view of the cache.
@@ -155,22 +174,6 @@ impl RequestCache {
         *lock(&self.validation_key) =
             validation_key(registry, &document, query, operation_name, variables);
         Ok(document)
-    }
-
-    /// The document of `query` and its remembered validation, when both
-    /// are remembered for a request of operation `operation_name` with
-    /// `variables` (see [`validation_key`]); `None` otherwise.
-    pub(super) fn known(
-        &self,
-        registry: &Registry,
-        query: &str,
-        operation_name: Option<String>,
-        variables: &Variables,
-    ) -> Option<(ExecutableDocument, ValidationResult)> {
-        let document = lock(&self.documents).get(query).cloned()?;
-        let key = validation_key(registry, &document, query, operation_name, variables)?;
-        let validation = *lock(&self.validations).get(&key)?;
-        Some((document, validation))
     }
 
     /// The request's validation, remembered or from `validate`.

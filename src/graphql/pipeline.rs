@@ -76,14 +76,15 @@ impl Pipeline {
         variables: &Variables,
     ) -> Option<(KnownRequest, ExecutableDocument)> {
         let registry = &self.schema_env.get()?.registry;
-        let request = self.for_request();
-        let (document, validation) = request.parse_cache.known(
+        let (document, validation) = self.parse_cache.known(
             registry,
             query,
             operation_name.map(str::to_owned),
             variables,
         )?;
-        request.limits.check_validation(validation).ok()?;
+        self.limits.check_validation(validation).ok()?;
+        // The request's own state, only for a request that takes this way.
+        let request = self.for_request();
         let document = request
             .prepare(query, operation_name, variables, document)
             .ok()?;
