@@ -126,11 +126,12 @@ async fn seeding_numbers_on_past_taken_usernames(backend: Backend) {
 }
 per_backend!(seeding_numbers_on_past_taken_usernames);
 
-/// A seed commits its batches without an fsync each on SQLite, and gives
-/// its connection back to the pool committing durably, as every other,
-/// and copying its WAL back as often.
+/// A seed commits its batches without an fsync each and without checking
+/// foreign keys on SQLite; its rows still hold every foreign key, and it
+/// gives its connection back to the pool committing durably, as every
+/// other, copying its WAL back as often and checking foreign keys.
 #[tokio::test]
-async fn a_seed_gives_back_a_durable_connection() {
+async fn a_seed_gives_back_a_durable_checking_connection() {
     use diesel::sql_types::Integer;
     use diesel_async::RunQueryDsl;
     use usergraph::db::Conn;
@@ -144,6 +145,16 @@ async fn a_seed_gives_back_a_durable_connection() {
     struct WalAutocheckpoint {
         #[diesel(sql_type = Integer)]
         wal_autocheckpoint: i32,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct ForeignKeys {
+        #[diesel(sql_type = Integer)]
+        foreign_keys: i32,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
     }
     // One connection: the one the seed used.
     let setup = common::Setup {
@@ -165,6 +176,16 @@ async fn a_seed_gives_back_a_durable_connection() {
         .await
         .unwrap();
     assert_eq!(setting.wal_autocheckpoint, 1000, "SQLite's default");
+    let setting: ForeignKeys = diesel::sql_query("PRAGMA foreign_keys")
+        .get_result(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(setting.foreign_keys, 1, "foreign keys checked");
+    let broken: Count = diesel::sql_query("SELECT count(*) AS n FROM pragma_foreign_key_check")
+        .get_result(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(broken.n, 0, "every seeded row's foreign keys hold");
 }
 
 /// Each seeded row holds demo user number n's content, column by column,

@@ -35,29 +35,38 @@ const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// Settings every SQLite connection needs: concurrent readers with one writer
-/// (WAL), waiting instead of failing on a busy writer, enforced foreign keys;
-/// then durable commits ([`SQLITE_DURABLE`]).
+/// (WAL), waiting instead of failing on a busy writer, and the statement
+/// journal in memory (`temp_store`): a statement that may fail half way
+/// through a transaction (any multi-row `INSERT`, any with a `CHECK`) keeps
+/// the pages it changes there, and in a temporary file they were half of a
+/// seed's writes (docs/BENCHMARKS.md); then how it commits and checks
+/// ([`SQLITE_SERVING`]).
 const SQLITE_PRAGMAS: &str =
-    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;";
 
-/// How every SQLite connection commits: `synchronous = FULL`. In WAL mode,
-/// `NORMAL` survives a crash of the process but may lose the last commits
-/// on a power loss or OS crash, and an update acknowledged to a client must
-/// never be lost. The WAL is copied back into the database every 1,000
-/// pages (SQLite's default), which keeps it, and readers' searches of it,
-/// small. Only a seed commits otherwise ([`SQLITE_SEEDING`]), and restores
-/// this.
-pub const SQLITE_DURABLE: &str = "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000";
+/// How every SQLite connection commits and checks: `synchronous = FULL`,
+/// foreign keys enforced. In WAL mode, `NORMAL` survives a crash of the
+/// process but may lose the last commits on a power loss or OS crash, and
+/// an update acknowledged to a client must never be lost. The WAL is
+/// copied back into the database every 1,000 pages (SQLite's default),
+/// which keeps it, and readers' searches of it, small. Only a seed's
+/// connection works otherwise ([`SQLITE_SEEDING`]), and restores this.
+pub const SQLITE_SERVING: &str =
+    "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000; PRAGMA foreign_keys = ON";
 
-/// How a seed's connection commits on SQLite: without waiting for the disk
-/// (an fsync per batch was a tenth of a 100,000-user seed), and copying
-/// the WAL back every 10,000 pages (40 MB) instead of every 1,000: each
-/// copy rewrote the pages every batch touches (index roots, the right
-/// edges) and ended in an fsync; 1,000,000 users took 10 s less on
-/// average in four interleaved pairs (docs/BENCHMARKS.md). A crash of the
-/// machine may lose its last batches, never corrupt the file; a seed is
-/// run again, unlike an acknowledged update.
-pub const SQLITE_SEEDING: &str = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000";
+/// How a seed's connection works on SQLite: committing without waiting for
+/// the disk (an fsync per batch was a tenth of a 100,000-user seed), and
+/// copying the WAL back every 10,000 pages (40 MB) instead of every 1,000:
+/// each copy rewrote the pages every batch touches (index roots, the right
+/// edges) and ended in an fsync; 1,000,000 users took 10 s less on average
+/// in four interleaved pairs (docs/BENCHMARKS.md). A crash of the machine
+/// may lose its last batches, never corrupt the file; a seed is run again,
+/// unlike an acknowledged update. Foreign keys go unchecked, as on
+/// PostgreSQL (`pg::prepare_seed`): a seed's rows are consistent by
+/// construction (`sqlite::prepare_seed` checks the environment in the
+/// batch's write transaction, and a user skipped takes its rows along).
+pub const SQLITE_SEEDING: &str =
+    "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000; PRAGMA foreign_keys = OFF";
 
 /// SQLite's wait for the write lock (`busy_timeout` in `SQLITE_PRAGMAS`).
 const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(5000);
@@ -383,7 +392,7 @@ async fn establish_sqlite(
                 .map_err(ConnectionError::CouldntSetupConfiguration)
         };
         setup(&mut conn, SQLITE_PRAGMAS)?;
-        setup(&mut conn, SQLITE_DURABLE)?;
+        setup(&mut conn, SQLITE_SERVING)?;
         // SQLite cannot cancel a running statement; what a request can wait
         // on is the write lock, so that wait is bounded like PostgreSQL's.
         if let Some(timeout) = statement_timeout.filter(|t| *t < SQLITE_BUSY_TIMEOUT) {
@@ -423,7 +432,7 @@ pub async fn migrate_sqlite(path: PathBuf) -> Result<(), DbError> {
         create_parent_dir(&path)?;
         let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
         fold_case_like_postgres(&mut conn)?;
-        for settings in [SQLITE_PRAGMAS, SQLITE_DURABLE] {
+        for settings in [SQLITE_PRAGMAS, SQLITE_SERVING] {
             diesel::connection::SimpleConnection::batch_execute(&mut conn, settings)?;
         }
         conn.run_pending_migrations(SQLITE_MIGRATIONS)

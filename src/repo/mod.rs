@@ -793,7 +793,7 @@ impl Repo {
         }
         let plan_ref = &plan;
         let results = futures_util::future::join_all(conns.iter_mut().map(|conn| async move {
-            on_backend!(&mut *conn, seed_durability(true))?;
+            on_backend!(&mut *conn, seed_settings(true))?;
             // A transaction per batch: a running server's writers wait for
             // one batch at most (SQLite has a single writer), and an
             // interrupted seed keeps the batches it finished.
@@ -812,7 +812,7 @@ impl Repo {
             // The connection goes back to the pool committing as every other
             // does. Should that fail, the seed fails, and its callers (the
             // command line, the demo's start-up) end the process with it.
-            on_backend!(&mut *conn, seed_durability(false))?;
+            on_backend!(&mut *conn, seed_settings(false))?;
             outcome
         }))
         .await;

@@ -71,9 +71,9 @@ pub async fn prepare_seed(c: &mut Conn, env: Uuid) -> Result<(), RepoError> {
     Ok(())
 }
 
-/// As `sqlite::seed_durability`; PostgreSQL's seed keeps its settings
+/// As `sqlite::seed_settings`; PostgreSQL's seed keeps its settings
 /// per transaction (`prepare_seed`).
-pub async fn seed_durability(_: &mut Conn, _seeding: bool) -> Result<(), RepoError> {
+pub async fn seed_settings(_: &mut Conn, _seeding: bool) -> Result<(), RepoError> {
     Ok(())
 }
 

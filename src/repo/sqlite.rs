@@ -111,17 +111,17 @@ pub async fn prepare_seed(c: &mut Conn, env: Uuid) -> Result<(), RepoError> {
     Ok(())
 }
 
-/// Sets how a seed's connection commits: for the seed (`seeding`,
-/// `db::SQLITE_SEEDING`), or back to every connection's way after it
-/// (`db::SQLITE_DURABLE`). SQLite cannot change it inside a transaction,
-/// so it is set around the batches.
-pub async fn seed_durability(c: &mut Conn, seeding: bool) -> Result<(), RepoError> {
-    use crate::db::{SQLITE_DURABLE, SQLITE_SEEDING};
+/// Sets how a seed's connection commits and checks: for the seed
+/// (`seeding`, `db::SQLITE_SEEDING`), or back to every connection's way
+/// after it (`db::SQLITE_SERVING`). SQLite cannot change either inside a
+/// transaction, so they are set around the batches.
+pub async fn seed_settings(c: &mut Conn, seeding: bool) -> Result<(), RepoError> {
+    use crate::db::{SQLITE_SEEDING, SQLITE_SERVING};
     use diesel_async::SimpleAsyncConnection;
     let setting = if seeding {
         SQLITE_SEEDING
     } else {
-        SQLITE_DURABLE
+        SQLITE_SERVING
     };
     Ok(c.batch_execute(setting).await?)
 }
