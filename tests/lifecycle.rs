@@ -187,6 +187,104 @@ async fn nested_lists_cost_the_same_for_one_user_or_a_hundred(backend: Backend) 
 }
 per_backend!(nested_lists_cost_the_same_for_one_user_or_a_hundred);
 
+/// Every read path hands a user's nested list over oldest first, ties
+/// broken by id: the one-user read and the update's answer (one statement
+/// on PostgreSQL, lists sorted in its subqueries) and a page (a batched
+/// statement per list), whatever order the rows were written in.
+async fn nested_lists_come_oldest_first_then_by_id(backend: Backend) {
+    use diesel_async::RunQueryDsl;
+    use usergraph::db::models::WalletRow;
+    use usergraph::db::schema::wallets;
+    use usergraph::db::types::{DbId, DbTime};
+    use usergraph::db::Conn;
+
+    let app = TestApp::spawn(backend).await;
+    let id = app.seed(1).await.remove(0);
+    let nested = "id updatedAt createdAt wallets { id }";
+    let read = format!("query($id: ID!) {{ user(id: $id) {{ {nested} }} }}");
+    let user = app.gql(&read, json!({ "id": id })).await["user"].clone();
+    let seeded: Vec<String> = wallet_ids(&user);
+    assert_eq!(seeded.len(), 2, "{user}");
+    // The seeded two share their creation instant; their ids are UUIDv7s.
+    let created: chrono::DateTime<chrono::Utc> =
+        user["createdAt"].as_str().unwrap().parse().unwrap();
+    let wallet = |wallet_id: &str, created_at| WalletRow {
+        id: DbId(wallet_id.parse().unwrap()),
+        user_id: DbId(id.parse().unwrap()),
+        name: "extra".into(),
+        chain: "ETH".into(),
+        public_key: format!("0x{wallet_id}"),
+        provider: "browserExtension".into(),
+        created_at: DbTime(created_at),
+    };
+    let newest = "00000000-0000-7000-8000-000000000001";
+    let oldest = "ffffffff-ffff-7fff-bfff-ffffffffffff";
+    let same_instant_lower_id = "00000000-0000-7000-8000-000000000002";
+    let rows = [
+        wallet(newest, created + chrono::Duration::days(1)),
+        wallet(oldest, created - chrono::Duration::days(1)),
+        wallet(same_instant_lower_id, created),
+    ];
+    match app.repo.db().conn().await.unwrap() {
+        Conn::Pg(mut c) | Conn::PgPooled(mut c) => {
+            for row in &rows {
+                diesel::insert_into(wallets::table)
+                    .values(row)
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
+            }
+        }
+        Conn::Sqlite(mut c) => {
+            for row in &rows {
+                diesel::insert_into(wallets::table)
+                    .values(row)
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let expected = [
+        oldest,
+        same_instant_lower_id,
+        &seeded[0],
+        &seeded[1],
+        newest,
+    ];
+
+    let user = app.gql(&read, json!({ "id": id })).await["user"].clone();
+    assert_eq!(wallet_ids(&user), expected, "one user's read");
+    let page = app
+        .gql(
+            &format!("{{ users(first: 10) {{ edges {{ node {{ {nested} }} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        wallet_ids(&page["users"]["edges"][0]["node"]),
+        expected,
+        "a page"
+    );
+    let update = format!(
+        "mutation($id: ID!, $v: DateTime!) {{ updateUser(id: $id, expectedUpdatedAt: $v, \
+         input: {{ firstName: \"Ada\" }}) {{ ... on UpdateUserSuccess {{ user {{ {nested} }} }} }} }}"
+    );
+    let variables = json!({ "id": id, "v": user["updatedAt"] });
+    let updated = app.gql(&update, variables).await["updateUser"]["user"].clone();
+    assert_eq!(wallet_ids(&updated), expected, "the update's answer");
+}
+per_backend!(nested_lists_come_oldest_first_then_by_id);
+
+fn wallet_ids(user: &Value) -> Vec<String> {
+    user["wallets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("wallets in {user}"))
+        .iter()
+        .map(|wallet| wallet["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// A user with three nested lists, read and then updated: on PostgreSQL
 /// each is one statement (after the token lookup), the lists built inside
 /// it and the update's history entry written by it; SQLite, where a
