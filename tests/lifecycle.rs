@@ -189,8 +189,8 @@ per_backend!(nested_lists_cost_the_same_for_one_user_or_a_hundred);
 
 /// Every read path hands a user's nested list over oldest first, ties
 /// broken by id: the one-user read and the update's answer (one statement
-/// on PostgreSQL, lists sorted in its subqueries) and a page (a batched
-/// statement per list), whatever order the rows were written in.
+/// on PostgreSQL, each list aggregated in that order) and a page (a
+/// batched statement per list), whatever order the rows were written in.
 async fn nested_lists_come_oldest_first_then_by_id(backend: Backend) {
     use diesel_async::RunQueryDsl;
     use usergraph::db::models::WalletRow;

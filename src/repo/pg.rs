@@ -261,47 +261,36 @@ fn column<R, T>(rows: &[R], field: impl Fn(&R) -> T) -> Vec<T> {
 
 /// Each nested list of the user row a query returns, as a JSON array built
 /// by a subquery on `"users"."id"`, in [`Relation::ALL`] order.
-///
-/// The rows are sorted in an inner subquery, not by the aggregate
-/// (`json_agg(t ORDER BY …)`): an aggregate's own `ORDER BY` sets up a
-/// sort for every list of every read (PostgreSQL 15 never skips it), where
-/// the inner `ORDER BY` is the list index's order (`(user_id, created_at,
-/// id)`) and costs nothing. PostgreSQL never merges a subquery that sorts
-/// into the query around it, and an aggregate over one subquery reads its
-/// rows in the order the subquery returns them. pgbench with one client on
-/// W1's statement (100,000 users, three interleaved pairs): mean execution
-/// 0.063–0.076 → 0.050–0.052 ms (docs/BENCHMARKS.md).
-/// `tests/lifecycle.rs` checks the order on every read path.
 const NESTED_LIST_SQL: [(Relation, &str); 6] = [
     (
         Relation::VerifiedCredentials,
-        "(SELECT json_agg(t)::text FROM (SELECT * FROM verified_credentials t \
-         WHERE t.user_id = \"users\".\"id\" ORDER BY t.created_at, t.id) t)",
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM verified_credentials t WHERE t.user_id = \"users\".\"id\")",
     ),
     (
         Relation::Wallets,
-        "(SELECT json_agg(t)::text FROM (SELECT * FROM wallets t \
-         WHERE t.user_id = \"users\".\"id\" ORDER BY t.created_at, t.id) t)",
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM wallets t WHERE t.user_id = \"users\".\"id\")",
     ),
     (
         Relation::Sessions,
-        "(SELECT json_agg(t)::text FROM (SELECT * FROM sessions t \
-         WHERE t.user_id = \"users\".\"id\" ORDER BY t.created_at, t.id) t)",
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM sessions t WHERE t.user_id = \"users\".\"id\")",
     ),
     (
         Relation::MfaDevices,
-        "(SELECT json_agg(t)::text FROM (SELECT * FROM mfa_devices t \
-         WHERE t.user_id = \"users\".\"id\" ORDER BY t.created_at, t.id) t)",
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM mfa_devices t WHERE t.user_id = \"users\".\"id\")",
     ),
     (
         Relation::OauthAccounts,
-        "(SELECT json_agg(t)::text FROM (SELECT * FROM oauth_accounts t \
-         WHERE t.user_id = \"users\".\"id\" ORDER BY t.created_at, t.id) t)",
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM oauth_accounts t WHERE t.user_id = \"users\".\"id\")",
     ),
     (
         Relation::ChainalysisChecks,
-        "(SELECT json_agg(t)::text FROM (SELECT * FROM chainalysis_checks t \
-         WHERE t.user_id = \"users\".\"id\" ORDER BY t.created_at, t.id) t)",
+        "(SELECT json_agg(t ORDER BY t.created_at, t.id)::text \
+         FROM chainalysis_checks t WHERE t.user_id = \"users\".\"id\")",
     ),
 ];
 

@@ -119,16 +119,13 @@ macro_rules! updatable_user_fields {
         /// moved). Columns are compared as text, which tells the `jsonb` `1`
         /// from `1.0` as `serde_json` does. Each column is compared in
         /// place: turning both rows into JSON and back took the update's
-        /// mean execution from 0.29 to 0.41 ms (docs/BENCHMARKS.md). The
-        /// names are sorted in a subquery the aggregate reads in order,
-        /// not by the aggregate, for the reason `pg::NESTED_LIST_SQL` gives.
+        /// mean execution from 0.29 to 0.41 ms (docs/BENCHMARKS.md).
         pub const CHANGED_FIELDS_SQL: &str = concat!(
-            "(SELECT coalesce(json_agg(f), '[]')::text FROM (SELECT f \
+            "(SELECT coalesce(json_agg(f ORDER BY f COLLATE \"C\"), '[]')::text \
              FROM users old_row, unnest(ARRAY[NULL::text",
             $(", CASE WHEN old_row.", stringify!($column), "::text IS DISTINCT FROM users.",
               stringify!($column), "::text THEN '", $name, "' END",)+
-            "]) AS f WHERE old_row.id = users.id AND f IS NOT NULL \
-             ORDER BY f COLLATE \"C\") names) AS changed_fields"
+            "]) AS f WHERE old_row.id = users.id AND f IS NOT NULL) AS changed_fields"
         );
 
         /// The fields `patch` writes: sets or clears.
