@@ -225,25 +225,21 @@ async fn nested_lists_come_oldest_first_then_by_id(backend: Backend) {
         wallet(oldest, created - chrono::Duration::days(1)),
         wallet(same_instant_lower_id, created),
     ];
+    // The same statements for either backend's connection type.
+    macro_rules! insert_rows {
+        ($c:expr) => {
+            for row in &rows {
+                diesel::insert_into(wallets::table)
+                    .values(row)
+                    .execute(&mut *$c)
+                    .await
+                    .unwrap();
+            }
+        };
+    }
     match app.repo.db().conn().await.unwrap() {
-        Conn::Pg(mut c) | Conn::PgPooled(mut c) => {
-            for row in &rows {
-                diesel::insert_into(wallets::table)
-                    .values(row)
-                    .execute(&mut *c)
-                    .await
-                    .unwrap();
-            }
-        }
-        Conn::Sqlite(mut c) => {
-            for row in &rows {
-                diesel::insert_into(wallets::table)
-                    .values(row)
-                    .execute(&mut *c)
-                    .await
-                    .unwrap();
-            }
-        }
+        Conn::Pg(mut c) | Conn::PgPooled(mut c) => insert_rows!(c),
+        Conn::Sqlite(mut c) => insert_rows!(c),
     }
     let expected = [
         oldest,

@@ -35,12 +35,12 @@ const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// Settings every SQLite connection needs: concurrent readers with one writer
-/// (WAL), waiting instead of failing on a busy writer, and the statement
-/// journal in memory (`temp_store`): a statement that may fail half way
+/// (WAL), waiting instead of failing on a busy writer, and statement
+/// journals in memory (`temp_store`): a statement that may fail half way
 /// through a transaction (any multi-row `INSERT`, any with a `CHECK`) keeps
-/// the pages it changes there, and in a temporary file they were half of a
-/// seed's writes (docs/BENCHMARKS.md); then how it commits and checks
-/// ([`SQLITE_SERVING`]).
+/// the original of each page it changes, to undo itself alone, and in a
+/// temporary file those copies were half of a seed's writes
+/// (docs/BENCHMARKS.md); then how it commits and checks ([`SQLITE_SERVING`]).
 const SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;";
 
