@@ -97,15 +97,16 @@ impl Service {
 
     /// Runs `request`.
     pub async fn execute(&self, mut request: Request) -> Response {
-        let operation_name = request.operation_name.clone();
         let known = self.pipeline.known(
             &request.query,
-            operation_name.as_deref(),
+            request.operation_name.as_deref(),
             &request.variables,
         );
         let Some((known, document)) = known else {
             return self.schema.execute(request).await;
         };
+        // Kept for the response's step, as the request moves into the schema.
+        let operation_name = request.operation_name.clone();
         request.set_parsed_query(document);
         let mut response = self.known_schema.execute(request).await;
         known.finish(&mut response, operation_name.as_deref());
