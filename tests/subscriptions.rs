@@ -41,10 +41,11 @@ fn event(payload: &Value, field: &str) -> Value {
 }
 
 /// Waits until `app`'s feed has `count` subscribers: their streams have
-/// started, and any change committed from now on reaches them.
+/// started, and any change committed from now on, by any process, reaches
+/// them.
 async fn listening(app: &TestApp, count: usize) {
     let deadline = Instant::now() + common::ws::PATIENCE;
-    while app.repo.feed().subscribers() < count {
+    while app.repo.feed().subscribers() < count || !app.repo.feed().hears_all() {
         assert!(Instant::now() < deadline, "subscriptions did not start");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -577,4 +578,125 @@ async fn changes_missed_while_the_database_was_away_are_caught_up() {
         json!({ "team": "Latest", "updatedAt": version })
     );
     assert_eq!(all["__typename"], "EventsMissed", "{all}");
+}
+
+/// A connection of the test's own to `app`'s PostgreSQL database.
+async fn connect(app: &TestApp) -> diesel_async::AsyncPgConnection {
+    use diesel_async::AsyncConnection;
+    let DatabaseUrl::Postgres(url) = &app.url else {
+        unreachable!("a PostgreSQL database")
+    };
+    diesel_async::AsyncPgConnection::establish(url)
+        .await
+        .expect("a connection of the test's own")
+}
+
+/// Changes are notified only while some process has subscribers: NOTIFY
+/// costs every commit that sends it a database-wide lock, and wakes every
+/// listening process. A first subscriber registers its process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn changes_are_notified_only_while_a_process_has_subscribers() {
+    use diesel_async::SimpleAsyncConnection;
+    use futures_util::StreamExt;
+    if common::postgres_admin_url().is_none() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let id = app.seed(1).await.remove(0);
+    let mut listener = connect(&app).await;
+    listener
+        .batch_execute("LISTEN usergraph_user_changes")
+        .await
+        .unwrap();
+    async fn notified(listener: &mut diesel_async::AsyncPgConnection, within: Duration) -> bool {
+        let notifications = listener.notifications_stream();
+        futures_util::pin_mut!(notifications);
+        tokio::time::timeout(within, notifications.next())
+            .await
+            .is_ok()
+    }
+
+    set_team(&app, &id, "Unwatched").await;
+    assert!(!notified(&mut listener, Duration::from_millis(300)).await);
+    // A REPEATABLE READ write reads the registrations in its first
+    // statement's snapshot, which may be older than one: it always notifies.
+    let mut writer = connect(&app).await;
+    writer
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ; UPDATE users SET team = 'Repeatable', \
+             updated_at = updated_at + interval '1 second' WHERE id = '{id}'; COMMIT"
+        ))
+        .await
+        .unwrap();
+    assert!(notified(&mut listener, common::ws::PATIENCE).await);
+
+    let version = version_of(&app, &id).await;
+    let mut ws = WsClient::initialised(app.address, &app.token).await;
+    ws.subscribe("1", USER_TEAM, json!({ "id": id, "after": version }))
+        .await;
+    listening(&app, 1).await;
+    let version = set_team(&app, &id, "Watched").await;
+    assert!(notified(&mut listener, common::ws::PATIENCE).await);
+    assert_eq!(
+        event(&ws.next("1").await, "userUpdated")["user"],
+        json!({ "team": "Watched", "updatedAt": version })
+    );
+}
+
+/// A write that found no process registered, and commits after one
+/// registers, still reaches that process's new subscriber: the registration
+/// waits for the write to end, and the subscriber's first read follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn a_write_under_way_while_a_process_registers_reaches_its_subscriber() {
+    use diesel::sql_types::Bool;
+    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+    if common::postgres_admin_url().is_none() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let id = app.seed(1).await.remove(0);
+    let version = version_of(&app, &id).await;
+    // Another process's write, under way: its trigger found no one to notify.
+    let mut writer = connect(&app).await;
+    writer
+        .batch_execute(&format!(
+            "BEGIN; UPDATE users SET team = 'Under way', \
+             updated_at = updated_at + interval '1 second' WHERE id = '{id}'"
+        ))
+        .await
+        .unwrap();
+
+    let mut ws = WsClient::initialised(app.address, &app.token).await;
+    ws.subscribe("1", USER_TEAM, json!({ "id": id, "after": version }))
+        .await;
+    let mut observer = connect(&app).await;
+    let registration_waits = diesel::select(diesel::dsl::sql::<Bool>(
+        "EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+         AND query LIKE '%LOCK TABLE usergraph_listeners%')",
+    ));
+    let deadline = Instant::now() + common::ws::PATIENCE;
+    while !registration_waits
+        .clone()
+        .get_result::<bool>(&mut observer)
+        .await
+        .unwrap()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the registration did not wait for the write"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    writer.batch_execute("COMMIT").await.unwrap();
+
+    let user = event(&ws.next("1").await, "userUpdated")["user"].clone();
+    assert_eq!(user["team"], "Under way", "{user}");
 }

@@ -129,7 +129,12 @@ impl SubscriptionRoot {
         let reader = Reader::new(ctx)?;
         // Listening before the first read: a change committed in between is
         // in the feed, and skipped if the read already saw it.
-        let feed = reader.repo.feed().subscribe();
+        let feed = reader
+            .repo
+            .feed()
+            .subscribe()
+            .await
+            .map_err(super::errors::repo_failure)?;
         let user = parse_id(&id);
         let current = match user {
             Some(user) => reader
@@ -170,7 +175,12 @@ impl SubscriptionRoot {
         let reader = Reader::new(ctx)?;
         let filter = filter.unwrap_or_default();
         let watched = WatchedEnvironment {
-            feed: reader.repo.feed().subscribe(),
+            feed: reader
+                .repo
+                .feed()
+                .subscribe()
+                .await
+                .map_err(super::errors::repo_failure)?,
             reader,
             kinds: filter.kinds,
             // An id that is no UUID names no user: it selects nothing.

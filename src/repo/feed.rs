@@ -6,6 +6,11 @@
 //! arrives through [`listen`] on a connection of its own. A change made here
 //! may so arrive twice; subscribers skip a version they have delivered.
 //!
+//! On PostgreSQL the trigger notifies only while some process has
+//! subscribers: a process registers its listening connection when its first
+//! subscriber arrives, and a subscription starts once that registration is
+//! in place (migration `feed_listeners` says why no change slips past it).
+//!
 //! An event carries no values: a subscriber reads the user it is about, so
 //! it always hands out the state as it is now, never an older one after a
 //! newer one. When events may have been lost (the listening connection
@@ -15,7 +20,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch, Notify};
 use uuid::Uuid;
 
 use crate::db::Db;
@@ -33,6 +38,10 @@ const LISTENER_CHECK: Duration = Duration::from_secs(10);
 const LISTENER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The wait before reconnecting after a failure.
 const LISTENER_BACKOFF: Duration = Duration::from_millis(250);
+/// How long a process stays registered after its last subscriber left:
+/// each registration briefly holds back every write of the database, so a
+/// client that comes and goes does not register each time.
+const LINGER: Duration = Duration::from_secs(60);
 
 /// What happened to a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,25 +72,62 @@ pub enum FeedEvent {
 /// The changes of this process's database, fanned out to its subscribers.
 pub struct Feed {
     sender: broadcast::Sender<FeedEvent>,
+    /// Whether the changes of other processes reach this feed: always on
+    /// SQLite; on PostgreSQL, while this process is registered as listening.
+    hears_all: watch::Sender<bool>,
+    /// Asks the listening connection to register.
+    wanted: Notify,
 }
 
 impl Default for Feed {
     fn default() -> Self {
         Feed {
             sender: broadcast::channel(CAPACITY).0,
+            hears_all: watch::Sender::new(true),
+            wanted: Notify::new(),
         }
     }
 }
 
 impl Feed {
-    /// Events from now on.
-    pub fn subscribe(&self) -> FeedReceiver {
-        FeedReceiver(self.sender.subscribe())
+    /// Events committed from now on, by any process: waits until this
+    /// process is registered as listening. Fails, as the database being
+    /// away does, when that takes longer than [`LISTENER_TIMEOUT`].
+    pub async fn subscribe(&self) -> Result<FeedReceiver, super::RepoError> {
+        // The receiver first: while it lives, the registration stays.
+        let receiver = FeedReceiver(self.sender.subscribe());
+        let mut hears_all = self.hears_all.subscribe();
+        if !*hears_all.borrow_and_update() {
+            self.wanted.notify_one();
+            let registered = tokio::time::timeout(LISTENER_TIMEOUT, hears_all.wait_for(|h| *h));
+            if !matches!(registered.await, Ok(Ok(_))) {
+                return Err(crate::db::DbError::Pool("not listening for changes".into()).into());
+            }
+        }
+        Ok(receiver)
     }
 
     /// How many subscribers listen.
     pub fn subscribers(&self) -> usize {
         self.sender.receiver_count()
+    }
+
+    /// Whether the changes other processes commit reach this feed now.
+    pub fn hears_all(&self) -> bool {
+        *self.hears_all.borrow()
+    }
+
+    /// Stops hearing other processes if no one subscribes, in one step with
+    /// the count, so that a subscriber arriving meanwhile either sees the
+    /// feed deaf (and asks again) or keeps it hearing.
+    fn stop_hearing_if_unwatched(&self) -> bool {
+        self.hears_all.send_if_modified(|hears_all| {
+            let stop = *hears_all && self.subscribers() == 0;
+            if stop {
+                *hears_all = false;
+            }
+            stop
+        })
     }
 
     /// Tells the subscribers of a committed change.
@@ -132,28 +178,31 @@ fn parse_notification(payload: &str) -> Option<UserChange> {
 
 /// On PostgreSQL, starts listening for the changes every process commits
 /// and publishes them to `feed`, reconnecting for as long as the process
-/// runs; returns once the first LISTEN is in place, so that no change
-/// committed after it is missed. Does nothing on SQLite, where this process
-/// is the only writer and its own writes are all there is.
+/// runs; returns once the first LISTEN is in place. From then on the
+/// connection registers this process whenever it has subscribers. Does
+/// nothing on SQLite, where this process is the only writer and its own
+/// writes are all there is.
 pub async fn listen(db: &Db, feed: std::sync::Arc<Feed>) -> Result<(), super::RepoError> {
     let Some(url) = db.postgres_url() else {
         return Ok(());
     };
     let url = url.to_owned();
     let first = postgres::listen(&url).await?;
+    feed.hears_all.send_replace(false);
     tokio::spawn(async move {
         let mut conn = Some(first);
+        let mut resumed = false;
         loop {
             if let Some(conn) = conn.take() {
-                postgres::forward(conn, &feed).await;
+                postgres::forward(conn, &feed, resumed).await;
+                feed.hears_all.send_replace(false);
             }
             tokio::time::sleep(LISTENER_BACKOFF).await;
             match tokio::time::timeout(LISTENER_TIMEOUT, postgres::listen(&url)).await {
                 Ok(Ok(listening)) => {
                     tracing::info!("listening for changes again");
-                    // What committed while no one listened is unknown.
-                    feed.gap();
                     conn = Some(listening);
+                    resumed = true;
                 }
                 Ok(Err(error)) => tracing::warn!(%error, "cannot listen for changes"),
                 Err(_) => tracing::warn!("cannot listen for changes: no answer"),
@@ -164,10 +213,14 @@ pub async fn listen(db: &Db, feed: std::sync::Arc<Feed>) -> Result<(), super::Re
 }
 
 mod postgres {
+    use std::time::Instant;
+
+    use diesel::pg::PgNotification;
+    use diesel::QueryResult;
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
     use futures_util::StreamExt;
 
-    use super::{parse_notification, Feed, CHANNEL, LISTENER_CHECK, LISTENER_TIMEOUT};
+    use super::{parse_notification, Feed, CHANNEL, LINGER, LISTENER_CHECK, LISTENER_TIMEOUT};
     use crate::repo::RepoError;
 
     /// A connection of its own (not the pool's) listening on the channel.
@@ -179,39 +232,109 @@ mod postgres {
         Ok(conn)
     }
 
-    /// Publishes the connection's notifications until it fails.
-    pub(super) async fn forward(mut conn: AsyncPgConnection, feed: &Feed) {
+    /// Makes the trigger notify: see migration `feed_listeners` for why a
+    /// write either ends before this commits or notifies. The lock waits at
+    /// most a second, since every write waits behind it meanwhile; rows of
+    /// connections that are gone are cleared on the way.
+    const REGISTER: &str = "BEGIN;
+        SET LOCAL lock_timeout = '1s';
+        LOCK TABLE usergraph_listeners IN ACCESS EXCLUSIVE MODE;
+        DELETE FROM usergraph_listeners WHERE pid NOT IN (SELECT pid FROM pg_stat_activity);
+        INSERT INTO usergraph_listeners (pid) VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING;
+        COMMIT";
+    const DEREGISTER: &str = "DELETE FROM usergraph_listeners WHERE pid = pg_backend_pid()";
+
+    /// What woke the listening connection.
+    enum Woken {
+        Notification(Option<QueryResult<PgNotification>>),
+        Wanted,
+        Quiet,
+    }
+
+    /// Publishes the connection's notifications until it fails, registered
+    /// while the process has subscribers (and for [`LINGER`] after). A
+    /// `resumed` connection follows one that failed: once it hears all
+    /// changes again, the subscribers are told of a gap.
+    pub(super) async fn forward(mut conn: AsyncPgConnection, feed: &Feed, mut resumed: bool) {
+        let mut registered = false;
+        let mut unwatched_since = None;
         loop {
-            let next = {
+            if feed.subscribers() > 0 {
+                unwatched_since = None;
+                if !registered {
+                    if !answered(conn.batch_execute(REGISTER), "register").await {
+                        return;
+                    }
+                    registered = true;
+                    feed.hears_all.send_replace(true);
+                }
+            } else if registered {
+                let since = *unwatched_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= LINGER && feed.stop_hearing_if_unwatched() {
+                    if !answered(conn.batch_execute(DEREGISTER), "deregister").await {
+                        return;
+                    }
+                    registered = false;
+                    unwatched_since = None;
+                }
+            }
+            if resumed && (registered || feed.subscribers() == 0) {
+                // What committed while no one listened is unknown.
+                feed.gap();
+                resumed = false;
+            }
+            let woken = {
                 let notifications = conn.notifications_stream();
                 futures_util::pin_mut!(notifications);
-                tokio::time::timeout(LISTENER_CHECK, notifications.next()).await
+                tokio::select! {
+                    next = notifications.next() => Woken::Notification(next),
+                    () = feed.wanted.notified() => Woken::Wanted,
+                    () = tokio::time::sleep(LISTENER_CHECK) => Woken::Quiet,
+                }
             };
-            match next {
-                Ok(Some(Ok(notification))) => match parse_notification(&notification.payload) {
-                    Some(change) => feed.publish(change),
-                    None => {
-                        tracing::warn!(payload = %notification.payload, "unknown change notification")
+            match woken {
+                Woken::Notification(Some(Ok(notification))) => {
+                    match parse_notification(&notification.payload) {
+                        Some(change) => feed.publish(change),
+                        None => {
+                            tracing::warn!(payload = %notification.payload, "unknown change notification")
+                        }
                     }
-                },
-                Ok(Some(Err(error))) => {
+                }
+                Woken::Notification(Some(Err(error))) => {
                     tracing::warn!(%error, "the connection listening for changes failed");
                     return;
                 }
-                Ok(None) => {
+                Woken::Notification(None) => {
                     tracing::warn!("the connection listening for changes closed");
                     return;
                 }
+                Woken::Wanted => {}
                 // Quiet: make sure the connection is alive, since a dead
                 // peer can look like silence.
-                Err(_) => {
-                    let check =
-                        tokio::time::timeout(LISTENER_TIMEOUT, conn.batch_execute("SELECT 1"));
-                    if !matches!(check.await, Ok(Ok(()))) {
-                        tracing::warn!("the connection listening for changes stopped answering");
+                Woken::Quiet => {
+                    if !answered(conn.batch_execute("SELECT 1"), "check").await {
                         return;
                     }
                 }
+            }
+        }
+    }
+
+    /// Whether `statement` succeeded within [`LISTENER_TIMEOUT`]; says why not.
+    async fn answered(
+        statement: impl std::future::Future<Output = QueryResult<()>>,
+        what: &str,
+    ) -> bool {
+        match tokio::time::timeout(LISTENER_TIMEOUT, statement).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "the connection listening for changes failed to {what}");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("the connection listening for changes stopped answering ({what})");
+                false
             }
         }
     }
@@ -224,7 +347,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscriber_that_falls_behind_is_told() {
         let feed = Feed::default();
-        let mut receiver = feed.subscribe();
+        let mut receiver = feed.subscribe().await.unwrap();
         let change = UserChange {
             kind: ChangeKind::Updated,
             environment_id: Uuid::nil(),
@@ -238,6 +361,28 @@ mod tests {
         }
         assert_eq!(receiver.recv().await, Some(FeedEvent::Gap));
         assert_eq!(receiver.recv().await, Some(FeedEvent::Change(change)));
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_waits_for_the_registration_and_keeps_it() {
+        let feed = std::sync::Arc::new(Feed::default());
+        feed.hears_all.send_replace(false);
+        let subscribing = tokio::spawn({
+            let feed = feed.clone();
+            async move { feed.subscribe().await.is_ok() }
+        });
+        // The listening connection is asked, and registers.
+        feed.wanted.notified().await;
+        assert!(!subscribing.is_finished());
+        feed.hears_all.send_replace(true);
+        assert!(subscribing.await.unwrap());
+
+        let receiver = feed.subscribe().await.unwrap();
+        assert!(!feed.stop_hearing_if_unwatched());
+        assert!(feed.hears_all());
+        drop(receiver);
+        assert!(feed.stop_hearing_if_unwatched());
+        assert!(!feed.hears_all());
     }
 
     #[test]
