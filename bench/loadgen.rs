@@ -1,7 +1,7 @@
 //! The benchmark's load generator (`bench/run` drives it): closed-loop
 //! clients against usergraph or PostGraphile, every answer checked to be a
 //! GraphQL success, with the server's, PostgreSQL's and its own CPU, the
-//! statements PostgreSQL ran and the server's RSS over the timed window.
+//! statements PostgreSQL ran and the server's memory over the timed window.
 //!
 //! ```text
 //! loadgen --server usergraph|postgraphile --workload read|update|page
@@ -144,11 +144,13 @@ fn postgres_cpu_seconds() -> f64 {
     total
 }
 
-fn rss_mib(pid: u32) -> f64 {
+/// A memory figure of `/proc/PID/status`: `VmRSS` (all resident pages,
+/// file pages counted once per mapping) or `RssAnon` (the process's own).
+fn memory_mib(pid: u32, figure: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(figure)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0)
 }
@@ -359,7 +361,8 @@ async fn main() {
         cpu_seconds(std::process::id()),
         statements(&mut pg).await,
     );
-    let rss = rss_mib(args.server_pid);
+    let rss = memory_mib(args.server_pid, "VmRSS");
+    let anonymous = memory_mib(args.server_pid, "RssAnon");
     stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
     for task in tasks {
@@ -387,6 +390,9 @@ async fn main() {
             "client_cpu_us_per_op": ((client1 - client0) / operations * 1e6).round(),
             "statements_per_op": ((statements / operations) * 100.0).round() / 100.0,
             "server_rss_mib": rss.round(),
+            // Without the files it maps (SQLite's database, once per
+            // connection): its heap and stacks.
+            "server_anon_mib": anonymous.round(),
         })
     );
 }

@@ -5,7 +5,8 @@ import statistics
 import sys
 
 FIELDS = ["ops_per_s", "p50_ms", "p99_ms", "errors", "conflicts", "server_cpu_us_per_op",
-          "postgres_cpu_us_per_op", "client_cpu_us_per_op", "statements_per_op", "server_rss_mib"]
+          "postgres_cpu_us_per_op", "client_cpu_us_per_op", "statements_per_op", "server_rss_mib",
+          "server_anon_mib"]
 
 
 def main(path):
@@ -21,8 +22,9 @@ def main(path):
                    for f in FIELDS if any(f in r for r in rows)}
            for label, rows in runs.items()}
     print("| run | ops/s | p50 ms | p99 ms | errors | conflicts | server CPU µs/op | "
-          "PostgreSQL CPU µs/op | load generator CPU µs/op | statements/op | server RSS MiB |")
-    print("|---" * 11 + "|")
+          "PostgreSQL CPU µs/op | load generator CPU µs/op | statements/op | server RSS MiB | "
+          "server anonymous MiB |")
+    print("|---" * 12 + "|")
     for label, m in med.items():
         cells = [f"{m[f]:,.2f}".rstrip("0").rstrip(".") if f in m else "–" for f in FIELDS]
         print(f"| {label} ({len(runs[label])} runs) | " + " | ".join(cells) + " |")

@@ -188,6 +188,29 @@ async fn a_seed_gives_back_a_durable_checking_connection() {
     assert_eq!(broken.n, 0, "every seeded row's foreign keys hold");
 }
 
+/// SQLite connections read the database file through a memory map, not a
+/// `pread` (and a copy) per page outside SQLite's own small cache.
+#[tokio::test]
+async fn sqlite_connections_read_the_file_through_a_memory_map() {
+    use diesel_async::RunQueryDsl;
+    use usergraph::db::Conn;
+
+    #[derive(diesel::QueryableByName)]
+    struct MmapSize {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        mmap_size: i64,
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let Conn::Sqlite(mut conn) = app.repo.db().conn().await.unwrap() else {
+        panic!("a SQLite connection");
+    };
+    let setting: MmapSize = diesel::sql_query("PRAGMA mmap_size")
+        .get_result(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(setting.mmap_size, 2_147_418_112, "SQLite's ceiling");
+}
+
 /// Each seeded row holds demo user number n's content, column by column,
 /// on either backend (each backend's seed binds the columns its own way).
 async fn seeded_rows_hold_the_demo_content(backend: Backend) {
