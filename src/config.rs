@@ -228,6 +228,14 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Vec<String>,
 
+    /// On PostgreSQL, how long this process stays registered for change
+    /// notifications after its last live-update subscriber left, in
+    /// milliseconds. Each registration briefly holds back every write of
+    /// the database, so a client that comes and goes should not register
+    /// each time (docs/DESIGN.md, "Live updates").
+    #[arg(long, env = "USERGRAPH_FEED_LINGER_MS", default_value_t = 60_000)]
+    pub feed_linger_ms: u64,
+
     /// Serve `/metrics` (Prometheus text format) on this address, apart
     /// from the API (off when not given).
     #[arg(long, env = "USERGRAPH_METRICS_LISTEN")]

@@ -102,7 +102,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     let address = listener.local_addr()?;
     // Changes other processes commit reach this one's subscribers.
-    app.repo.listen_for_changes().await?;
+    app.repo
+        .listen_for_changes(std::time::Duration::from_millis(args.feed_linger_ms))
+        .await?;
     tokio::spawn(prune_periodically(app.repo.clone(), args.retention.clone()));
     let demo = args.database.is_demo();
     let playground_token = if demo {

@@ -700,3 +700,51 @@ async fn a_write_under_way_while_a_process_registers_reaches_its_subscriber() {
     let user = event(&ws.next("1").await, "userUpdated")["user"].clone();
     assert_eq!(user["team"], "Under way", "{user}");
 }
+
+/// A process whose last subscriber left deregisters once its linger is
+/// over, and changes are no longer notified for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn a_process_whose_subscribers_left_deregisters_after_its_linger() {
+    use diesel::sql_types::Bool;
+    use diesel_async::RunQueryDsl;
+    if common::postgres_admin_url().is_none() {
+        return;
+    }
+    let setup = Setup {
+        feed_linger_ms: 300,
+        ..Setup::default()
+    };
+    let app = TestApp::spawn_with(Backend::Postgres, setup).await;
+    let id = app.seed(1).await.remove(0);
+    let version = version_of(&app, &id).await;
+    let mut observer = connect(&app).await;
+    let registered = diesel::select(diesel::dsl::sql::<Bool>(
+        "EXISTS (SELECT FROM usergraph_listeners)",
+    ));
+    let mut ws = WsClient::initialised(app.address, &app.token).await;
+    ws.subscribe("1", USER_TEAM, json!({ "id": id, "after": version }))
+        .await;
+    listening(&app, 1).await;
+    assert!(registered
+        .clone()
+        .get_result::<bool>(&mut observer)
+        .await
+        .unwrap());
+
+    ws.send(json!({ "id": "1", "type": "complete" })).await;
+    let deadline = Instant::now() + common::ws::PATIENCE;
+    while registered
+        .clone()
+        .get_result::<bool>(&mut observer)
+        .await
+        .unwrap()
+    {
+        assert!(Instant::now() < deadline, "the process stayed registered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!app.repo.feed().hears_all());
+}

@@ -17,6 +17,7 @@
 //! dropped, or a subscriber fell more than [`CAPACITY`] events behind), the
 //! subscriber receives [`FeedEvent::Gap`] and reads again what it watches.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -38,10 +39,6 @@ const LISTENER_CHECK: Duration = Duration::from_secs(10);
 const LISTENER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The wait before reconnecting after a failure.
 const LISTENER_BACKOFF: Duration = Duration::from_millis(250);
-/// How long a process stays registered after its last subscriber left:
-/// each registration briefly holds back every write of the database, so a
-/// client that comes and goes does not register each time.
-const LINGER: Duration = Duration::from_secs(60);
 
 /// What happened to a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +72,9 @@ pub struct Feed {
     /// Whether the changes of other processes reach this feed: always on
     /// SQLite; on PostgreSQL, while this process is registered as listening.
     hears_all: watch::Sender<bool>,
-    /// Asks the listening connection to register.
-    wanted: Notify,
+    /// Wakes the listening connection: a subscriber needs it registered,
+    /// or one left.
+    wake: Arc<Notify>,
 }
 
 impl Default for Feed {
@@ -84,7 +82,7 @@ impl Default for Feed {
         Feed {
             sender: broadcast::channel(CAPACITY).0,
             hears_all: watch::Sender::new(true),
-            wanted: Notify::new(),
+            wake: Arc::default(),
         }
     }
 }
@@ -95,10 +93,13 @@ impl Feed {
     /// away does, when that takes longer than [`LISTENER_TIMEOUT`].
     pub async fn subscribe(&self) -> Result<FeedReceiver, super::RepoError> {
         // The receiver first: while it lives, the registration stays.
-        let receiver = FeedReceiver(self.sender.subscribe());
+        let receiver = FeedReceiver {
+            events: Some(self.sender.subscribe()),
+            wake: self.wake.clone(),
+        };
         let mut hears_all = self.hears_all.subscribe();
         if !*hears_all.borrow_and_update() {
-            self.wanted.notify_one();
+            self.wake.notify_one();
             let registered = tokio::time::timeout(LISTENER_TIMEOUT, hears_all.wait_for(|h| *h));
             if !matches!(registered.await, Ok(Ok(_))) {
                 return Err(crate::db::DbError::Pool("not listening for changes".into()).into());
@@ -142,17 +143,31 @@ impl Feed {
 }
 
 /// One subscriber's end of the feed.
-pub struct FeedReceiver(broadcast::Receiver<FeedEvent>);
+pub struct FeedReceiver {
+    /// Taken only when dropped, so that the count is down before the
+    /// listening connection is woken to read it.
+    events: Option<broadcast::Receiver<FeedEvent>>,
+    wake: Arc<Notify>,
+}
 
 impl FeedReceiver {
     /// The next event; a subscriber that fell behind gets a gap.
     /// `None` once the feed is gone.
     pub async fn recv(&mut self) -> Option<FeedEvent> {
-        match self.0.recv().await {
+        match self.events.as_mut()?.recv().await {
             Ok(event) => Some(event),
             Err(broadcast::error::RecvError::Lagged(_)) => Some(FeedEvent::Gap),
             Err(broadcast::error::RecvError::Closed) => None,
         }
+    }
+}
+
+impl Drop for FeedReceiver {
+    /// The listening connection counts the subscribers left, and when none
+    /// is, deregisters after its linger.
+    fn drop(&mut self) {
+        self.events = None;
+        self.wake.notify_one();
     }
 }
 
@@ -179,10 +194,11 @@ fn parse_notification(payload: &str) -> Option<UserChange> {
 /// On PostgreSQL, starts listening for the changes every process commits
 /// and publishes them to `feed`, reconnecting for as long as the process
 /// runs; returns once the first LISTEN is in place. From then on the
-/// connection registers this process whenever it has subscribers. Does
+/// connection registers this process whenever it has subscribers, until it
+/// has had none for `linger`. Does
 /// nothing on SQLite, where this process is the only writer and its own
 /// writes are all there is.
-pub async fn listen(db: &Db, feed: std::sync::Arc<Feed>) -> Result<(), super::RepoError> {
+pub async fn listen(db: &Db, feed: Arc<Feed>, linger: Duration) -> Result<(), super::RepoError> {
     let Some(url) = db.postgres_url() else {
         return Ok(());
     };
@@ -194,7 +210,7 @@ pub async fn listen(db: &Db, feed: std::sync::Arc<Feed>) -> Result<(), super::Re
         let mut resumed = false;
         loop {
             if let Some(conn) = conn.take() {
-                postgres::forward(conn, &feed, resumed).await;
+                postgres::forward(conn, &feed, resumed, linger).await;
                 feed.hears_all.send_replace(false);
             }
             tokio::time::sleep(LISTENER_BACKOFF).await;
@@ -213,14 +229,14 @@ pub async fn listen(db: &Db, feed: std::sync::Arc<Feed>) -> Result<(), super::Re
 }
 
 mod postgres {
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use diesel::pg::PgNotification;
     use diesel::QueryResult;
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
     use futures_util::StreamExt;
 
-    use super::{parse_notification, Feed, CHANNEL, LINGER, LISTENER_CHECK, LISTENER_TIMEOUT};
+    use super::{parse_notification, Feed, CHANNEL, LISTENER_CHECK, LISTENER_TIMEOUT};
     use crate::repo::RepoError;
 
     /// A connection of its own (not the pool's) listening on the channel.
@@ -247,15 +263,20 @@ mod postgres {
     /// What woke the listening connection.
     enum Woken {
         Notification(Option<QueryResult<PgNotification>>),
-        Wanted,
+        Wake,
         Quiet,
     }
 
     /// Publishes the connection's notifications until it fails, registered
-    /// while the process has subscribers (and for [`LINGER`] after). A
+    /// while the process has subscribers (and for `linger` after). A
     /// `resumed` connection follows one that failed: once it hears all
     /// changes again, the subscribers are told of a gap.
-    pub(super) async fn forward(mut conn: AsyncPgConnection, feed: &Feed, mut resumed: bool) {
+    pub(super) async fn forward(
+        mut conn: AsyncPgConnection,
+        feed: &Feed,
+        mut resumed: bool,
+        linger: Duration,
+    ) {
         let mut registered = false;
         let mut unwatched_since = None;
         loop {
@@ -270,7 +291,7 @@ mod postgres {
                 }
             } else if registered {
                 let since = *unwatched_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= LINGER && feed.stop_hearing_if_unwatched() {
+                if since.elapsed() >= linger && feed.stop_hearing_if_unwatched() {
                     if !answered(conn.batch_execute(DEREGISTER), "deregister").await {
                         return;
                     }
@@ -283,13 +304,18 @@ mod postgres {
                 feed.gap();
                 resumed = false;
             }
+            // Registered with no one watching: wake when the linger ends.
+            let quiet = match unwatched_since {
+                Some(since) if registered => linger.saturating_sub(since.elapsed()),
+                _ => LISTENER_CHECK,
+            };
             let woken = {
                 let notifications = conn.notifications_stream();
                 futures_util::pin_mut!(notifications);
                 tokio::select! {
                     next = notifications.next() => Woken::Notification(next),
-                    () = feed.wanted.notified() => Woken::Wanted,
-                    () = tokio::time::sleep(LISTENER_CHECK) => Woken::Quiet,
+                    () = feed.wake.notified() => Woken::Wake,
+                    () = tokio::time::sleep(quiet.min(LISTENER_CHECK)) => Woken::Quiet,
                 }
             };
             match woken {
@@ -309,7 +335,7 @@ mod postgres {
                     tracing::warn!("the connection listening for changes closed");
                     return;
                 }
-                Woken::Wanted => {}
+                Woken::Wake => {}
                 // Quiet: make sure the connection is alive, since a dead
                 // peer can look like silence.
                 Woken::Quiet => {
@@ -365,14 +391,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_waits_for_the_registration_and_keeps_it() {
-        let feed = std::sync::Arc::new(Feed::default());
+        let feed = Arc::new(Feed::default());
         feed.hears_all.send_replace(false);
         let subscribing = tokio::spawn({
             let feed = feed.clone();
             async move { feed.subscribe().await.is_ok() }
         });
         // The listening connection is asked, and registers.
-        feed.wanted.notified().await;
+        feed.wake.notified().await;
         assert!(!subscribing.is_finished());
         feed.hears_all.send_replace(true);
         assert!(subscribing.await.unwrap());

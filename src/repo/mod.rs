@@ -322,9 +322,10 @@ impl Repo {
     }
 
     /// Starts delivering to [`Repo::feed`] the changes other processes
-    /// commit (PostgreSQL only); returns once it listens.
-    pub async fn listen_for_changes(&self) -> Result<(), RepoError> {
-        feed::listen(&self.db, self.feed.clone()).await
+    /// commit (PostgreSQL only); returns once it listens. The process stays
+    /// registered for notifications for `linger` after its last subscriber.
+    pub async fn listen_for_changes(&self, linger: std::time::Duration) -> Result<(), RepoError> {
+        feed::listen(&self.db, self.feed.clone(), linger).await
     }
 
     /// Tells the feed that `user` of `scope` now is at `version`.

@@ -164,6 +164,8 @@ pub struct Setup {
     pub token_cache_ms: u64,
     /// `--max-connections` (16).
     pub max_connections: usize,
+    /// `--feed-linger-ms` (60 s).
+    pub feed_linger_ms: u64,
     pub schema: SchemaOptions,
     pub http: HttpOptions,
 }
@@ -174,6 +176,7 @@ impl Default for Setup {
             clock: Arc::new(SystemClock),
             token_cache_ms: 0,
             max_connections: 16,
+            feed_linger_ms: 60_000,
             schema: SchemaOptions::default(),
             http: HttpOptions::default(),
         }
@@ -236,7 +239,7 @@ impl TestApp {
         .bounded_by(&setup.http.limits);
         let app = App::open(&args, setup.clock).await.expect("open app");
         app.repo
-            .listen_for_changes()
+            .listen_for_changes(std::time::Duration::from_millis(setup.feed_linger_ms))
             .await
             .expect("listen for changes");
         let environment = default_scope().environment_id;
