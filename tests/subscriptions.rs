@@ -591,6 +591,25 @@ async fn connect(app: &TestApp) -> diesel_async::AsyncPgConnection {
         .expect("a connection of the test's own")
 }
 
+/// Waits until the SQL condition `sql` is `expected` on `app`'s database.
+async fn holds(app: &TestApp, sql: &str, expected: bool, otherwise: &str) {
+    use diesel::sql_types::Bool;
+    use diesel_async::RunQueryDsl;
+    let mut conn = connect(app).await;
+    let deadline = Instant::now() + common::ws::PATIENCE;
+    loop {
+        let now = diesel::select(diesel::dsl::sql::<Bool>(sql))
+            .get_result::<bool>(&mut conn)
+            .await
+            .unwrap();
+        if now == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{otherwise}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Changes are notified only while some process has subscribers: NOTIFY
 /// costs every commit that sends it a database-wide lock, and wakes every
 /// listening process. A first subscriber registers its process.
@@ -656,8 +675,7 @@ async fn changes_are_notified_only_while_a_process_has_subscribers() {
     ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
 )]
 async fn a_write_under_way_while_a_process_registers_reaches_its_subscriber() {
-    use diesel::sql_types::Bool;
-    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+    use diesel_async::SimpleAsyncConnection;
     if common::postgres_admin_url().is_none() {
         return;
     }
@@ -677,24 +695,15 @@ async fn a_write_under_way_while_a_process_registers_reaches_its_subscriber() {
     let mut ws = WsClient::initialised(app.address, &app.token).await;
     ws.subscribe("1", USER_TEAM, json!({ "id": id, "after": version }))
         .await;
-    let mut observer = connect(&app).await;
-    let registration_waits = diesel::select(diesel::dsl::sql::<Bool>(
-        "EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-         AND query LIKE '%LOCK TABLE usergraph_listeners%')",
-    ));
-    let deadline = Instant::now() + common::ws::PATIENCE;
-    while !registration_waits
-        .clone()
-        .get_result::<bool>(&mut observer)
-        .await
-        .unwrap()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the registration did not wait for the write"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let registration_waits = "EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+        AND query LIKE '%LOCK TABLE usergraph_listeners%')";
+    holds(
+        &app,
+        registration_waits,
+        true,
+        "the registration did not wait for the write",
+    )
+    .await;
     writer.batch_execute("COMMIT").await.unwrap();
 
     let user = event(&ws.next("1").await, "userUpdated")["user"].clone();
@@ -709,8 +718,6 @@ async fn a_write_under_way_while_a_process_registers_reaches_its_subscriber() {
     ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
 )]
 async fn a_process_whose_subscribers_left_deregisters_after_its_linger() {
-    use diesel::sql_types::Bool;
-    use diesel_async::RunQueryDsl;
     if common::postgres_admin_url().is_none() {
         return;
     }
@@ -721,30 +728,14 @@ async fn a_process_whose_subscribers_left_deregisters_after_its_linger() {
     let app = TestApp::spawn_with(Backend::Postgres, setup).await;
     let id = app.seed(1).await.remove(0);
     let version = version_of(&app, &id).await;
-    let mut observer = connect(&app).await;
-    let registered = diesel::select(diesel::dsl::sql::<Bool>(
-        "EXISTS (SELECT FROM usergraph_listeners)",
-    ));
+    let registered = "EXISTS (SELECT FROM usergraph_listeners)";
     let mut ws = WsClient::initialised(app.address, &app.token).await;
     ws.subscribe("1", USER_TEAM, json!({ "id": id, "after": version }))
         .await;
     listening(&app, 1).await;
-    assert!(registered
-        .clone()
-        .get_result::<bool>(&mut observer)
-        .await
-        .unwrap());
+    holds(&app, registered, true, "the process did not register").await;
 
     ws.send(json!({ "id": "1", "type": "complete" })).await;
-    let deadline = Instant::now() + common::ws::PATIENCE;
-    while registered
-        .clone()
-        .get_result::<bool>(&mut observer)
-        .await
-        .unwrap()
-    {
-        assert!(Instant::now() < deadline, "the process stayed registered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    holds(&app, registered, false, "the process stayed registered").await;
     assert!(!app.repo.feed().hears_all());
 }
