@@ -34,23 +34,24 @@ pub use url::DatabaseUrl;
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// Settings every SQLite connection needs: concurrent readers with one writer
-/// (WAL), waiting instead of failing on a busy writer, and statement
-/// journals in memory (`temp_store`): a statement that may fail half way
-/// through a transaction (any multi-row `INSERT`, any with a `CHECK`) keeps
-/// the original of each page it changes, to undo itself alone, and in a
-/// temporary file those copies were half of a seed's writes
-/// (docs/BENCHMARKS.md), and the database file read through a memory map
-/// (`mmap_size`, up to SQLite's ceiling of 2 GB on Linux and macOS): a page
-/// outside SQLite's small page cache was a `pread` copying it from the OS's
-/// cache, over a quarter of the server's CPU per W1 read; mapped, it is
-/// read where the OS keeps it. The price is paid under writes: a
-/// connection that finds the database changed since its last read drops
-/// its map and faults the pages in again (W2 on SQLite about a tenth
-/// slower, docs/BENCHMARKS.md). Each connection maps the file, so the pages
-/// a process has touched count once per connection in its RSS, though they
-/// are the OS's file cache, shared and reclaimable, as they were before.
-/// Then how it commits and checks ([`SQLITE_SERVING`]).
+/// Settings every SQLite connection needs, then how it commits and checks
+/// ([`SQLITE_SERVING`]):
+/// - concurrent readers with one writer (WAL), waiting instead of failing
+///   on a busy writer;
+/// - statement journals in memory (`temp_store`): a statement that may fail
+///   half way through a transaction (any multi-row `INSERT`, any with a
+///   `CHECK`) keeps the original of each page it changes, to undo itself
+///   alone, and in a temporary file those copies were half of a seed's
+///   writes (docs/BENCHMARKS.md);
+/// - the database file read through a memory map (`mmap_size`, up to
+///   SQLite's ceiling of 2 GB on Linux and macOS): a page outside SQLite's
+///   small page cache was a `pread` copying it from the OS's cache, over a
+///   quarter of the server's CPU per W1 read. The price is paid under
+///   writes: a connection that finds the database changed since its last
+///   read drops its map and faults the pages in again (W2 on SQLite about a
+///   tenth slower). Each connection maps the file, so the pages a process
+///   has touched count once per connection in its RSS, though they are the
+///   OS's file cache, shared and reclaimable, as they were before.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
      PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 2147418112;";
 
