@@ -245,6 +245,21 @@ pub struct ServeArgs {
     /// and code generators need them).
     #[arg(long, env = "USERGRAPH_DISABLE_INTROSPECTION")]
     pub disable_introspection: bool,
+
+    /// How many threads serve requests (default: one per core). On
+    /// PostgreSQL each has its own share of --max-connections, less one
+    /// for background work (docs/DESIGN.md, "Threads").
+    #[arg(long, env = "USERGRAPH_THREADS")]
+    pub threads: Option<std::num::NonZeroUsize>,
+}
+
+impl ServeArgs {
+    /// How many threads serve requests.
+    pub fn threads(&self) -> usize {
+        self.threads
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, std::num::NonZeroUsize::get)
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod graphql;
 pub mod http;
 pub mod repo;
+pub mod shards;
 
 use std::sync::Arc;
 
@@ -38,6 +39,15 @@ impl App {
     /// Opens and migrates the database, and makes sure the default
     /// environment exists.
     pub async fn open(args: &DatabaseArgs, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        App::open_sharded(args, clock, 0).await
+    }
+
+    /// [`App::open`] for a server of `shards` shards (see `shards.rs`).
+    pub async fn open_sharded(
+        args: &DatabaseArgs,
+        clock: Arc<dyn Clock>,
+        shards: usize,
+    ) -> anyhow::Result<App> {
         let statement_timeout = args
             .statement_timeout_ms
             .map(std::time::Duration::from_millis);
@@ -47,6 +57,7 @@ impl App {
             args.max_connections,
             statement_timeout,
             session_url,
+            shards,
         )
         .await?;
         let token_cache = std::time::Duration::from_millis(args.token_cache_ms);
@@ -86,7 +97,14 @@ pub fn default_scope() -> Scope {
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let database = args.database.clone().bounded_by(&args.limits);
-    let app = App::open(&database, Arc::new(SystemClock)).await?;
+    let shards = match database.url() {
+        // One connection stays for the work off the shards.
+        config::DatabaseUrl::Postgres(_) => args
+            .threads()
+            .min(database.max_connections.saturating_sub(1)),
+        config::DatabaseUrl::Sqlite(_) => 0,
+    };
+    let app = App::open_sharded(&database, Arc::new(SystemClock), shards).await?;
     // A new embedded database starts with demo data (other commands that
     // create the file, like `seed`, add only what they print).
     let demo_users = if app.created {
@@ -94,7 +112,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    let listener = TcpListener::bind(args.listen).await.map_err(|error| {
+    let listener = std::net::TcpListener::bind(args.listen).map_err(|error| {
         anyhow::anyhow!(
             "cannot listen on {}: {error} (choose another address with --listen or USERGRAPH_LISTEN)",
             args.listen
@@ -158,28 +176,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let router = app.metrics_router();
         tokio::spawn(async move { axum::serve(metrics, router).await });
     }
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        stopping.begin();
+    });
     // Tests and scripts read this line to find the port.
     println!("usergraph listening on http://{address}/graphql (GraphiQL: open it in a browser)");
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let signalled = stopping.clone();
-    let sockets = shutdown.clone();
-    let server =
-        axum::serve(listener, app.router(&schema, http)).with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            shutdown.begin();
-            signalled.notify_one();
-        });
     tokio::select! {
-        // `axum::serve` drains HTTP requests only; WebSockets were told to
-        // close (1001) and get to send their close frame.
-        served = async {
-            server.await?;
-            sockets.sockets_closed().await;
-            Ok::<_, std::io::Error>(())
-        } => served?,
+        served = shards::serve(listener, app.router(&schema, http), shards, shutdown.clone()) => served?,
         () = async {
-            stopping.notified().await;
+            shutdown.begun().await;
             tokio::time::sleep(drain).await;
         } => {
             tracing::warn!("requests still in flight after {} ms: exiting", drain.as_millis());

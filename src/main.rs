@@ -124,9 +124,23 @@ fn seed_progress(total: usize) -> impl Fn(usize) + Send + Sync {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let serve = match &cli.command {
+        None => Some(&cli.serve),
+        Some(Command::Serve(args)) => Some(args),
+        Some(_) => None,
+    };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(args) = serve {
+        // On PostgreSQL the shards serve (`shards.rs`), and these threads
+        // only start up and do background work; on SQLite they serve.
+        runtime.worker_threads(args.threads());
+    }
+    runtime.enable_all().build()?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

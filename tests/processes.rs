@@ -227,3 +227,68 @@ async fn sqlite_writers_wait_their_turn() {
         failures.first()
     );
 }
+
+/// On PostgreSQL the server's threads each serve from a pool of their own
+/// (`shards.rs`): clients spread over them all get their answers, and the
+/// process keeps to --max-connections however they are shared out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn a_threaded_server_keeps_to_its_connection_budget() {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    if common::postgres_admin_url().is_none() {
+        return;
+    }
+    let (_db, url) = TestDb::create(Backend::Postgres).await;
+    let url = url.to_string();
+    let id = last_line(&run(usergraph(&["seed", "--users", "1"], Some(&url))));
+    let token = last_line(&run(usergraph(&["token", "create"], Some(&url))));
+    // Three threads: one connection each, and one for the work off them.
+    let server = Server::start(usergraph(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--threads",
+            "3",
+            "--max-connections",
+            "4",
+        ],
+        Some(&url),
+    ));
+    let read = json!({ "query": "query($id: ID!) { user(id: $id) { id wallets { id } } }", "variables": { "id": id } });
+    // A client each: 48 connections for the threads to accept.
+    let tasks: Vec<_> = (0..48)
+        .map(|_| {
+            let client = common::client_with_token(&token);
+            let (endpoint, read) = (server.endpoint.clone(), read.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for _ in 0..5 {
+                    let body: Value = post_json(&client, &endpoint, &read).await;
+                    answers.push(body["data"]["user"]["id"].clone());
+                }
+                answers
+            })
+        })
+        .collect();
+    for task in tasks {
+        for answer in task.await.unwrap() {
+            assert_eq!(answer, json!(id), "every read answered");
+        }
+    }
+    let mut conn = diesel_async::AsyncPgConnection::establish(&url)
+        .await
+        .unwrap();
+    let connections: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM pg_stat_activity \
+          WHERE datname = current_database() AND pid <> pg_backend_pid())",
+    ))
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    // The pools' four, and the connection that listens for changes.
+    assert!(connections <= 5, "{connections} connections");
+}

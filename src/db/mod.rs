@@ -161,13 +161,31 @@ enum Pools {
 /// server's own instrumentation, read by tests and metrics).
 #[derive(Clone)]
 pub struct Db {
+    /// The pool of work off the shards (see `crate::shards`), or of all
+    /// work when the server is not sharded.
     pools: Pools,
+    /// One pool per shard, each used only by its shard's thread.
+    shard_pools: Arc<[Pools]>,
     statements: Arc<AtomicU64>,
     /// The URL of a PostgreSQL database, for connections outside the pool
     /// (they need a session).
     postgres_url: Option<Arc<str>>,
     /// The pool's URL leads through a transaction-pooling PgBouncer.
     transaction_pooled: bool,
+}
+
+impl Pools {
+    fn status(&self) -> PoolStatus {
+        let status = match self {
+            Pools::Pg(pool) => pool.status(),
+            Pools::Sqlite(pool) => pool.status(),
+        };
+        PoolStatus {
+            in_use: status.size.saturating_sub(status.available),
+            idle: status.available,
+            max: status.max_size,
+        }
+    }
 }
 
 /// A pooled connection of one of the two backends.
@@ -197,6 +215,40 @@ pub struct Opened {
     pub created: bool,
 }
 
+/// The connections of a PostgreSQL pool: counted, and bounded by the
+/// statement timeout (see [`Db::open`]).
+fn postgres_manager(
+    url: &str,
+    counter: Arc<AtomicU64>,
+    transaction_pooled: bool,
+    statement_timeout: Option<std::time::Duration>,
+) -> AsyncDieselConnectionManager<AsyncPgConnection> {
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(move |url| {
+        let counter = counter.clone();
+        async move {
+            let mut conn = if transaction_pooled {
+                establish_pooled(url).await?
+            } else {
+                AsyncPgConnection::establish(url).await?
+            };
+            if let Some(timeout) = statement_timeout {
+                let ms = timeout.as_millis();
+                conn.batch_execute(&format!(
+                    "SET statement_timeout = {ms}; SET lock_timeout = {ms}"
+                ))
+                .await
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            }
+            conn.set_instrumentation(count_statements(counter));
+            Ok(conn)
+        }
+        .boxed()
+    });
+    AsyncDieselConnectionManager::new_with_config(url, config)
+}
+
 /// A pool of at most `max` connections from `manager`.
 fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, max: usize) -> Result<Pool<C>, DbError>
 where
@@ -214,6 +266,9 @@ where
 
 impl Db {
     /// Opens a pool of at most `max_connections` and migrates the database.
+    /// With `shards` (PostgreSQL only), the connections are split between
+    /// one pool per shard and one connection for the work off the shards
+    /// (see `crate::shards`), each pool at least one.
     /// `statement_timeout` bounds every statement and lock wait of the
     /// pool's connections on PostgreSQL, and the wait for the write lock on
     /// SQLite (5 s at most).
@@ -235,39 +290,35 @@ impl Db {
         max_connections: usize,
         statement_timeout: Option<std::time::Duration>,
         session_url: Option<&str>,
+        shards: usize,
     ) -> Result<Opened, DbError> {
         let statements = Arc::new(AtomicU64::new(0));
         let transaction_pooled = session_url.is_some();
         let statement_timeout = statement_timeout.filter(|_| !transaction_pooled);
+        let mut shard_pools = Vec::new();
         let (pools, created) = match url {
             DatabaseUrl::Postgres(url) => {
                 migrate_postgres(session_url.unwrap_or(url)).await?;
-                let counter = statements.clone();
-                let mut config = ManagerConfig::<AsyncPgConnection>::default();
-                config.recycling_method = RecyclingMethod::Fast;
-                config.custom_setup = Box::new(move |url| {
-                    let counter = counter.clone();
-                    async move {
-                        let mut conn = if transaction_pooled {
-                            establish_pooled(url).await?
-                        } else {
-                            AsyncPgConnection::establish(url).await?
-                        };
-                        if let Some(timeout) = statement_timeout {
-                            let ms = timeout.as_millis();
-                            conn.batch_execute(&format!(
-                                "SET statement_timeout = {ms}; SET lock_timeout = {ms}"
-                            ))
-                            .await
-                            .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                        }
-                        conn.set_instrumentation(count_statements(counter));
-                        Ok(conn)
+                let pool = |max| {
+                    let manager = postgres_manager(
+                        url,
+                        statements.clone(),
+                        transaction_pooled,
+                        statement_timeout,
+                    );
+                    build_pool(manager, max).map(Pools::Pg)
+                };
+                if shards == 0 {
+                    (pool(max_connections)?, false)
+                } else {
+                    let sharded = max_connections.saturating_sub(1);
+                    for shard in 0..shards {
+                        // The remainder goes to the first shards.
+                        let share = sharded / shards + usize::from(shard < sharded % shards);
+                        shard_pools.push(pool(share.max(1))?);
                     }
-                    .boxed()
-                });
-                let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), config);
-                (Pools::Pg(build_pool(manager, max_connections)?), false)
+                    (pool(1)?, false)
+                }
             }
             DatabaseUrl::Sqlite(path) => {
                 let created = !path.exists();
@@ -293,6 +344,7 @@ impl Db {
         Ok(Opened {
             db: Db {
                 pools,
+                shard_pools: shard_pools.into(),
                 statements,
                 postgres_url,
                 transaction_pooled,
@@ -306,9 +358,17 @@ impl Db {
         self.postgres_url.as_deref()
     }
 
+    /// The pool of the calling thread's shard, else the one of all other
+    /// work.
+    fn pool(&self) -> &Pools {
+        crate::shards::current()
+            .and_then(|shard| self.shard_pools.get(shard))
+            .unwrap_or(&self.pools)
+    }
+
     /// Takes a connection from the pool.
     pub async fn conn(&self) -> Result<Conn, DbError> {
-        match &self.pools {
+        match self.pool() {
             Pools::Pg(pool) if self.transaction_pooled => pool.get().await.map(Conn::PgPooled),
             Pools::Pg(pool) => pool.get().await.map(Conn::Pg),
             Pools::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
@@ -316,24 +376,29 @@ impl Db {
         .map_err(|e| DbError::Pool(e.to_string()))
     }
 
-    /// How many connections are open and at work, open and idle, and at most.
+    /// How many connections are open and at work, open and idle, and at
+    /// most, over all pools.
     pub fn pool_status(&self) -> PoolStatus {
-        let status = match &self.pools {
-            Pools::Pg(pool) => pool.status(),
-            Pools::Sqlite(pool) => pool.status(),
-        };
-        PoolStatus {
-            in_use: status.size.saturating_sub(status.available),
-            idle: status.available,
-            max: status.max_size,
-        }
+        let pools = std::iter::once(&self.pools).chain(self.shard_pools.iter());
+        pools.map(Pools::status).fold(
+            PoolStatus {
+                in_use: 0,
+                idle: 0,
+                max: 0,
+            },
+            |total, pool| PoolStatus {
+                in_use: total.in_use + pool.in_use,
+                idle: total.idle + pool.idle,
+                max: total.max + pool.max,
+            },
+        )
     }
 
-    /// Whether every connection the pool may open is open and in use: new
-    /// work waits for one (busy), which says nothing about the database
-    /// being down.
+    /// Whether every connection the calling thread's pool may open is open
+    /// and in use: its new work waits for one (busy), which says nothing
+    /// about the database being down.
     pub fn is_saturated(&self) -> bool {
-        let status = self.pool_status();
+        let status = self.pool().status();
         status.in_use + status.idle >= status.max && status.idle == 0
     }
 
