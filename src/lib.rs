@@ -33,20 +33,22 @@ pub struct App {
     pub metrics: Arc<http::metrics::Metrics>,
     /// True when opening created the embedded database file.
     pub created: bool,
+    /// How many shards serve (see `shards.rs`): none but on PostgreSQL.
+    pub shards: usize,
 }
 
 impl App {
     /// Opens and migrates the database, and makes sure the default
     /// environment exists.
     pub async fn open(args: &DatabaseArgs, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
-        App::open_sharded(args, clock, 0).await
+        App::open_serving(args, clock, 0).await
     }
 
-    /// [`App::open`] for a server of `shards` shards (see `shards.rs`).
-    pub async fn open_sharded(
+    /// [`App::open`] for a server of `threads` threads.
+    pub async fn open_serving(
         args: &DatabaseArgs,
         clock: Arc<dyn Clock>,
-        shards: usize,
+        threads: usize,
     ) -> anyhow::Result<App> {
         let statement_timeout = args
             .statement_timeout_ms
@@ -57,7 +59,7 @@ impl App {
             args.max_connections,
             statement_timeout,
             session_url,
-            shards,
+            threads,
         )
         .await?;
         let token_cache = std::time::Duration::from_millis(args.token_cache_ms);
@@ -67,6 +69,7 @@ impl App {
             repo,
             metrics: Arc::default(),
             created: opened.created,
+            shards: opened.shards,
         })
     }
 
@@ -97,14 +100,7 @@ pub fn default_scope() -> Scope {
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let database = args.database.clone().bounded_by(&args.limits);
-    let shards = match database.url() {
-        // One connection stays for the work off the shards.
-        config::DatabaseUrl::Postgres(_) => args
-            .threads()
-            .min(database.max_connections.saturating_sub(1)),
-        config::DatabaseUrl::Sqlite(_) => 0,
-    };
-    let app = App::open_sharded(&database, Arc::new(SystemClock), shards).await?;
+    let app = App::open_serving(&database, Arc::new(SystemClock), args.threads()).await?;
     // A new embedded database starts with demo data (other commands that
     // create the file, like `seed`, add only what they print).
     let demo_users = if app.created {
@@ -185,7 +181,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port.
     println!("usergraph listening on http://{address}/graphql (GraphiQL: open it in a browser)");
     tokio::select! {
-        served = shards::serve(listener, app.router(&schema, http), shards, shutdown.clone()) => served?,
+        served = shards::serve(listener, app.router(&schema, http), app.shards, shutdown.clone()) => served?,
         () = async {
             shutdown.begun().await;
             tokio::time::sleep(drain).await;

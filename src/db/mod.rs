@@ -213,6 +213,8 @@ pub struct Opened {
     pub db: Db,
     /// True when this call created the embedded database file.
     pub created: bool,
+    /// How many shards the server should run (see [`Db::open`]).
+    pub shards: usize,
 }
 
 /// The connections of a PostgreSQL pool: counted, and bounded by the
@@ -266,9 +268,10 @@ where
 
 impl Db {
     /// Opens a pool of at most `max_connections` and migrates the database.
-    /// With `shards` (PostgreSQL only), the connections are split between
-    /// one pool per shard and one connection for the work off the shards
-    /// (see `crate::shards`), each pool at least one.
+    /// On PostgreSQL, a server of `threads` threads (0: none, not a server)
+    /// gets a shard per thread (see `crate::shards`) while the connections
+    /// allow: one pool per shard and one connection for the work off the
+    /// shards.
     /// `statement_timeout` bounds every statement and lock wait of the
     /// pool's connections on PostgreSQL, and the wait for the write lock on
     /// SQLite (5 s at most).
@@ -290,7 +293,7 @@ impl Db {
         max_connections: usize,
         statement_timeout: Option<std::time::Duration>,
         session_url: Option<&str>,
-        shards: usize,
+        threads: usize,
     ) -> Result<Opened, DbError> {
         let statements = Arc::new(AtomicU64::new(0));
         let transaction_pooled = session_url.is_some();
@@ -308,14 +311,15 @@ impl Db {
                     );
                     build_pool(manager, max).map(Pools::Pg)
                 };
+                let sharded = max_connections.saturating_sub(1);
+                let shards = threads.min(sharded);
                 if shards == 0 {
                     (pool(max_connections)?, false)
                 } else {
-                    let sharded = max_connections.saturating_sub(1);
                     for shard in 0..shards {
                         // The remainder goes to the first shards.
                         let share = sharded / shards + usize::from(shard < sharded % shards);
-                        shard_pools.push(pool(share.max(1))?);
+                        shard_pools.push(pool(share)?);
                     }
                     (pool(1)?, false)
                 }
@@ -342,6 +346,7 @@ impl Db {
             DatabaseUrl::Sqlite(_) => None,
         };
         Ok(Opened {
+            shards: shard_pools.len(),
             db: Db {
                 pools,
                 shard_pools: shard_pools.into(),
