@@ -40,7 +40,8 @@ def main(path):
               f"server CPU per op {ratio(f'usergraph-{w}', f'postgraphile-{w}', 'server_cpu_us_per_op'):.2f} of PostGraphile's")
     for w in ["read", "update"]:
         print(f"- {w}: usergraph / pgbench running usergraph's SQL {ratio(f'usergraph-{w}', f'pgbench-{w}'):.2f}")
-    print(f"- SQLite read / PostGraphile read: {ratio('sqlite-read', 'postgraphile-read'):.2f}")
+    for w in ["read", "update", "page"]:
+        print(f"- SQLite {w} / PostGraphile {w}: {ratio(f'sqlite-{w}', f'postgraphile-{w}'):.2f}")
     for seed in seeds:
         print(f"- seed of {seed['users']:,} users: PostgreSQL {seed['postgres_s']} s, SQLite {seed['sqlite_s']} s")
     if "usergraph-read-large" in med:
