@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::process::{last_line, run, usergraph, Server};
+use common::process::{seeded_user_and_token, usergraph, Server};
 use common::{client_with_token, Backend, Setup, TestApp, TestDb};
 use diesel_async::SimpleAsyncConnection;
 use serde_json::{json, Value};
@@ -123,8 +123,7 @@ async fn break_database(url: &DatabaseUrl) {
 async fn internal_failures_leak_nothing(backend: Backend) {
     let (_db, url) = TestDb::create(backend).await;
     let text = url.to_string();
-    let id = last_line(&run(usergraph(&["seed", "--users", "1"], Some(&text))));
-    let token = last_line(&run(usergraph(&["token", "create"], Some(&text))));
+    let (id, token) = seeded_user_and_token(&text);
     let server = Server::start(usergraph(
         &["serve", "--listen", "127.0.0.1:0"],
         Some(&text),

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::process::{last_line, post_json, run, usergraph, Server};
+use common::process::{last_line, post_json, run, seeded_user_and_token, usergraph, Server};
 use common::{Backend, TestDb};
 use serde_json::{json, Value};
 
@@ -67,8 +67,7 @@ per_backend!(two_processes_one_winner);
 async fn acknowledged_updates_survive_kill_9(backend: Backend) {
     let (_db, url) = TestDb::create(backend).await;
     let url = url.to_string();
-    let id = last_line(&run(usergraph(&["seed", "--users", "1"], Some(&url))));
-    let token = last_line(&run(usergraph(&["token", "create"], Some(&url))));
+    let (id, token) = seeded_user_and_token(&url);
     let client = common::client_with_token(&token);
     let serve = || Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"], Some(&url)));
     let read = json!({ "query": "query($id: ID!) { user(id: $id) { team updatedAt } }", "variables": { "id": id } });
@@ -243,8 +242,7 @@ async fn a_threaded_server_keeps_to_its_connection_budget() {
     }
     let (_db, url) = TestDb::create(Backend::Postgres).await;
     let url = url.to_string();
-    let id = last_line(&run(usergraph(&["seed", "--users", "1"], Some(&url))));
-    let token = last_line(&run(usergraph(&["token", "create"], Some(&url))));
+    let (id, token) = seeded_user_and_token(&url);
     // Three threads: one connection each, and one for the work off them.
     let server = Server::start(usergraph(
         &[

@@ -449,14 +449,13 @@ per_backend!(a_revoked_token_ends_its_subscriptions);
     ignore = "set TEST_DATABASE_URL to run on PostgreSQL"
 )]
 async fn changes_reach_subscribers_of_another_process() {
-    use common::process::{last_line, post_json, run, usergraph, Server};
+    use common::process::{post_json, seeded_user_and_token, usergraph, Server};
     if common::postgres_admin_url().is_none() {
         return;
     }
     let (_db, url) = common::TestDb::create(Backend::Postgres).await;
     let url = url.to_string();
-    let id = last_line(&run(usergraph(&["seed", "--users", "1"], Some(&url))));
-    let token = last_line(&run(usergraph(&["token", "create"], Some(&url))));
+    let (id, token) = seeded_user_and_token(&url);
     let serve = || Server::start(usergraph(&["serve", "--listen", "127.0.0.1:0"], Some(&url)));
     let (writer, mut reader) = (serve(), serve());
     let client = common::client_with_token(&token);

@@ -38,6 +38,15 @@ pub fn last_line(output: &str) -> String {
         .to_owned()
 }
 
+/// One user seeded and an API token created in the database at
+/// `database_url`, both with the command line: the user's id and the token.
+pub fn seeded_user_and_token(database_url: &str) -> (String, String) {
+    let seed = usergraph(&["seed", "--users", "1"], Some(database_url));
+    let id = last_line(&run(seed));
+    let token = last_line(&run(usergraph(&["token", "create"], Some(database_url))));
+    (id, token)
+}
+
 /// A running `usergraph serve`, killed when dropped.
 pub struct Server {
     child: Child,
