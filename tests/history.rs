@@ -483,3 +483,69 @@ async fn both_paths_name_the_same_changed_fields(backend: Backend) {
     }
 }
 per_backend!(both_paths_name_the_same_changed_fields);
+
+/// The number `sql` (a `SELECT count(*) AS n …`) counts on the app's database.
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    use diesel_async::RunQueryDsl;
+    use usergraph::db::Conn;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let query = diesel::sql_query(sql);
+    let counted: Count = match app.repo.db().conn().await.unwrap() {
+        Conn::Pg(mut c) | Conn::PgPooled(mut c) => query.get_result(&mut *c).await,
+        Conn::Sqlite(mut c) => query.get_result(&mut *c).await,
+    }
+    .unwrap();
+    counted.n
+}
+
+/// An environment's deletion takes its history along, and only its own:
+/// the entries have no foreign key to `environments` on PostgreSQL, where
+/// a trigger deletes them instead (migration 8).
+async fn a_deleted_environment_takes_its_history_along(backend: Backend) {
+    use diesel_async::RunQueryDsl;
+    use usergraph::db::Conn;
+    let app = TestApp::spawn(backend).await;
+    let gone = app.repo.create_environment("gone", &[]).await.unwrap();
+    let token = app.repo.create_token(gone, "gone").await.unwrap();
+    let create = |email: &str| {
+        json!({ "query": format!(
+            "mutation {{ createUser(input: {{ email: \"{email}\", team: \"core\" }}) {{ __typename }} }}"
+        ) })
+    };
+    let (status, body) = post_as(
+        &client_with_token(&token.token),
+        &app,
+        create("g@example.com"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["data"]["createUser"]["__typename"], "CreateUserSuccess",
+        "{body}"
+    );
+    let (_, body) = app.post(create("k@example.com")).await;
+    assert_eq!(
+        body["data"]["createUser"]["__typename"], "CreateUserSuccess",
+        "{body}"
+    );
+    let kept = usergraph::default_scope().environment_id;
+    let entries_of = |environment: uuid::Uuid| {
+        format!("SELECT count(*) AS n FROM user_history WHERE environment_id = '{environment}'")
+    };
+    assert_eq!(count(&app, &entries_of(gone)).await, 1);
+    assert_eq!(count(&app, &entries_of(kept)).await, 1);
+
+    let delete = diesel::sql_query(format!("DELETE FROM environments WHERE id = '{gone}'"));
+    let deleted = match app.repo.db().conn().await.unwrap() {
+        Conn::Pg(mut c) | Conn::PgPooled(mut c) => delete.execute(&mut *c).await,
+        Conn::Sqlite(mut c) => delete.execute(&mut *c).await,
+    };
+    assert_eq!(deleted.unwrap(), 1);
+    assert_eq!(count(&app, &entries_of(gone)).await, 0);
+    assert_eq!(count(&app, &entries_of(kept)).await, 1);
+}
+per_backend!(a_deleted_environment_takes_its_history_along);
