@@ -504,7 +504,8 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 
 /// An environment's deletion takes its history along, and only its own:
 /// the entries have no foreign key to `environments` on PostgreSQL, where
-/// a trigger deletes them instead (migration 8).
+/// a trigger deletes them instead (migration
+/// `…000008_history_unlocked_environment`).
 async fn a_deleted_environment_takes_its_history_along(backend: Backend) {
     use diesel_async::RunQueryDsl;
     use usergraph::db::Conn;
