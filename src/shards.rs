@@ -54,18 +54,20 @@ pub async fn serve(
             .name(format!("shard-{index}"))
             .spawn(move || {
                 SHARD.set(Some(index));
-                let served = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .and_then(|runtime| {
-                        runtime.block_on(serve_until_shutdown(listener, router, shutdown))
-                    });
+                let served = shard_outcome(index, || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .and_then(|runtime| {
+                            runtime.block_on(serve_until_shutdown(listener, router, shutdown))
+                        })
+                });
                 let _ = finished.send(served);
             })?;
     }
     drop(finished_tx);
-    // Every shard's end (a shard whose thread died sends nothing, and the
-    // channel closes when all are gone); one that cannot serve stops all.
+    // Every shard's end (the channel closes when all are gone); one that
+    // cannot serve, or panicked, stops all.
     while let Some(served) = finished.recv().await {
         if let Err(error) = served {
             shutdown.begin();
@@ -73,6 +75,15 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// What shard `index` ended with: `serve`'s own result, or an error for a
+/// panic that escaped its runtime (a request's panic stays in its task; the
+/// panic hook has printed this one). Without it the thread died silently,
+/// and the process served on with fewer threads and exited 0.
+fn shard_outcome(index: usize, serve: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(serve))
+        .unwrap_or_else(|_| Err(std::io::Error::other(format!("shard {index} panicked"))))
 }
 
 /// Serves on the calling runtime until `shutdown` begins and every
@@ -91,4 +102,14 @@ async fn serve_until_shutdown(
     // close (1001) and get to send their close frame.
     shutdown.sockets_closed().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_shard_that_panics_ends_with_an_error() {
+        let outcome = super::shard_outcome(3, || panic!("a shard's panic, on purpose"));
+        assert_eq!(outcome.unwrap_err().to_string(), "shard 3 panicked");
+        assert!(super::shard_outcome(0, || Ok(())).is_ok());
+    }
 }
