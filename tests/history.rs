@@ -7,8 +7,10 @@ mod common;
 use std::sync::Arc;
 
 use common::{client_with_token, error_code, post_as, Backend, TestApp};
+use diesel_async::RunQueryDsl;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use usergraph::db::Conn;
 use usergraph::repo::Scope;
 
 const UPDATE: &str = "mutation($id: ID!, $version: DateTime!, $input: UpdateUserInput!, \
@@ -486,8 +488,6 @@ per_backend!(both_paths_name_the_same_changed_fields);
 
 /// The number `sql` (a `SELECT count(*) AS n …`) counts on the app's database.
 async fn count(app: &TestApp, sql: &str) -> i64 {
-    use diesel_async::RunQueryDsl;
-    use usergraph::db::Conn;
     #[derive(diesel::QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -507,8 +507,6 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 /// a trigger deletes them instead (migration
 /// `…000008_history_unlocked_environment`).
 async fn a_deleted_environment_takes_its_history_along(backend: Backend) {
-    use diesel_async::RunQueryDsl;
-    use usergraph::db::Conn;
     let app = TestApp::spawn(backend).await;
     let gone = app.repo.create_environment("gone", &[]).await.unwrap();
     let token = app.repo.create_token(gone, "gone").await.unwrap();

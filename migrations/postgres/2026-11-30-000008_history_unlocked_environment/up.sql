@@ -1,9 +1,9 @@
 -- The history's foreign key to `environments` made every write of a user
 -- lock its environment's one row (`FOR KEY SHARE`, the key check of the
 -- entry's insert): all concurrent writes of an environment, from every
--- process, took turns on that row, and their locks became a multixact
--- rewritten at each new locker (a write-ahead log record and a multixact
--- for most writes; docs/BENCHMARKS.md, "The history without its
+-- process, shared a lock on that row, which PostgreSQL keeps as a
+-- multixact made anew at each new locker (a write-ahead log record and a
+-- multixact for most writes; docs/BENCHMARKS.md, "The history without its
 -- environment's lock"). The check itself proved nothing: an entry is
 -- written in the transaction that writes its user, with the user's
 -- environment, which the user's own foreign key holds.
